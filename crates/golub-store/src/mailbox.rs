@@ -1,0 +1,220 @@
+//! Mailboxes in the IMAP model (RFC 9051): per folder UIDVALIDITY, UIDNEXT and
+//! HIGHESTMODSEQ; per message a UID (strictly ascending, never reused), internal date,
+//! size, flags and modseq. A message is a small per-copy prefix (`Return-Path:`,
+//! `Delivered-To:`) followed by the shared body blob.
+
+use crate::blob::{self, BlobId};
+use crate::{Error, Result, Store, Tx, unix_now};
+use rusqlite::{OptionalExtension, params};
+use std::path::Path;
+
+/// The folders every new user gets, with their RFC 6154 special-use attribute.
+const DEFAULT_FOLDERS: &[(&str, &str)] = &[
+    ("INBOX", ""),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+];
+
+/// One folder's IMAP state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: i64,
+    pub name: String,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+    pub special_use: String,
+    pub subscribed: bool,
+}
+
+/// One message's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: u32,
+    pub blob_id: BlobId,
+    pub size: u64,
+    pub internal_date: i64,
+    pub flags: String,
+    pub modseq: u64,
+}
+
+pub(crate) fn create_default_folders(tx: &mut Tx<'_>, user_id: i64) -> Result<()> {
+    // UIDVALIDITY only has to change when a folder is re-created; creation time does that.
+    let uidvalidity = (unix_now() as u64 & 0xFFFF_FFFF).max(1) as i64;
+    for (name, special) in DEFAULT_FOLDERS {
+        tx.conn().execute(
+            "INSERT INTO folders (user_id, name, uidvalidity, uidnext, highestmodseq, special_use)
+             VALUES (?1, ?2, ?3, 1, 1, ?4)",
+            params![user_id, name, uidvalidity, special],
+        )?;
+    }
+    Ok(())
+}
+
+/// Appends a copy of blob `blob_id` to a user's folder; takes a new reference on the blob.
+/// Returns the new UID.
+pub(crate) fn append(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    folder: &str,
+    blob_id: BlobId,
+    blob_size: u64,
+    prefix: &[u8],
+    internal_date: i64,
+) -> Result<u32> {
+    let row: Option<(i64, i64, i64)> = tx
+        .conn()
+        .query_row(
+            "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+             WHERE user_id = ?1 AND name = ?2
+             RETURNING id, uidnext - 1, highestmodseq",
+            params![user_id, folder],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (folder_id, uid, modseq) =
+        row.ok_or_else(|| Error::NotFound(format!("folder {folder} of user {user_id}")))?;
+    tx.conn().execute(
+        "INSERT INTO messages (folder_id, uid, blob_id, prefix, size, internal_date, modseq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            folder_id,
+            uid,
+            blob_id.0,
+            prefix,
+            (blob_size + prefix.len() as u64) as i64,
+            internal_date,
+            modseq
+        ],
+    )?;
+    blob::add_refs(tx, blob_id, 1)?;
+    Ok(uid as u32)
+}
+
+pub(crate) fn remove_all_messages(tx: &mut Tx<'_>, dir: &Path, user_id: i64) -> Result<()> {
+    let blobs: Vec<i64> = {
+        let mut stmt = tx.conn().prepare(
+            "SELECT m.blob_id FROM messages m JOIN folders f ON m.folder_id = f.id
+             WHERE f.user_id = ?1",
+        )?;
+        let rows = stmt.query_map([user_id], |r| r.get(0))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()?
+    };
+    tx.conn().execute(
+        "DELETE FROM messages WHERE folder_id IN (SELECT id FROM folders WHERE user_id = ?1)",
+        [user_id],
+    )?;
+    for b in blobs {
+        blob::release(tx, dir, BlobId(b))?;
+    }
+    Ok(())
+}
+
+fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
+    Ok(Folder {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        uidvalidity: r.get::<_, i64>(2)? as u32,
+        uidnext: r.get::<_, i64>(3)? as u32,
+        highestmodseq: r.get::<_, i64>(4)? as u64,
+        special_use: r.get(5)?,
+        subscribed: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// A user's folders, INBOX first.
+    pub fn folders(&self, user_id: i64) -> Result<Vec<Folder>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed
+                 FROM folders WHERE user_id = ?1 ORDER BY name != 'INBOX', name",
+            )?;
+            let rows = stmt.query_map([user_id], folder_row)?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    pub fn folder(&self, user_id: i64, name: &str) -> Result<Option<Folder>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed
+                 FROM folders WHERE user_id = ?1 AND name = ?2",
+                params![user_id, name],
+                folder_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// The messages of a folder in UID order.
+    pub fn messages(&self, folder_id: i64) -> Result<Vec<MessageMeta>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT uid, blob_id, size, internal_date, flags, modseq
+                 FROM messages WHERE folder_id = ?1 ORDER BY uid",
+            )?;
+            let rows = stmt.query_map([folder_id], |r| {
+                Ok(MessageMeta {
+                    uid: r.get::<_, i64>(0)? as u32,
+                    blob_id: BlobId(r.get(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    internal_date: r.get(3)?,
+                    flags: r.get(4)?,
+                    modseq: r.get::<_, i64>(5)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The full content of one message, as a client receives it: prefix then body.
+    pub fn message_content(&self, folder_id: i64, uid: u32) -> Result<Vec<u8>> {
+        let dir = self.dir().to_path_buf();
+        self.read(|c| {
+            let row: Option<(Vec<u8>, i64)> = c
+                .query_row(
+                    "SELECT prefix, blob_id FROM messages WHERE folder_id = ?1 AND uid = ?2",
+                    params![folder_id, uid as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (mut prefix, blob_id) =
+                row.ok_or_else(|| Error::NotFound(format!("message {uid}")))?;
+            prefix.extend_from_slice(&blob::read_blob(c, &dir, BlobId(blob_id))?);
+            Ok(prefix)
+        })
+    }
+
+    /// Removes messages from a folder for good (POP3 UPDATE, IMAP EXPUNGE).
+    pub fn expunge(&self, folder_id: i64, uids: Vec<u32>) -> Result<usize> {
+        let dir = self.dir().to_path_buf();
+        self.write(move |tx| {
+            let mut removed = 0;
+            for uid in uids {
+                let blob: Option<i64> = tx
+                    .conn()
+                    .query_row(
+                        "DELETE FROM messages WHERE folder_id = ?1 AND uid = ?2 RETURNING blob_id",
+                        params![folder_id, uid as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(b) = blob {
+                    blob::release(tx, &dir, BlobId(b))?;
+                    removed += 1;
+                }
+            }
+            if removed > 0 {
+                tx.conn().execute(
+                    "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
+                    [folder_id],
+                )?;
+            }
+            Ok(removed)
+        })
+    }
+}

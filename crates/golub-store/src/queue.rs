@@ -1,0 +1,320 @@
+//! The durable queue: each accepted message is one row (envelope and body reference) plus
+//! one row per recipient with its delivery state. A message leaves the queue when every
+//! recipient is delivered or bounced; until then, a crash at any moment resumes where the
+//! last commit left it.
+
+use crate::blob::{self, BlobId, BodyRef};
+use crate::{Error, Result, Store, Tx, mailbox, unix_now};
+use golub_types::QueueId;
+use rusqlite::params;
+
+/// A message to put into the queue.
+#[derive(Debug)]
+pub struct NewMessage {
+    pub id: QueueId,
+    /// The reverse path without angle brackets, empty for `<>`.
+    pub reverse_path: String,
+    /// Canonical recipient addresses, in RCPT order.
+    pub recipients: Vec<String>,
+    pub smtputf8: bool,
+    pub eight_bit: bool,
+    pub body: BodyRef,
+}
+
+/// Where one recipient stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RcptStatus {
+    Pending = 0,
+    Deferred = 1,
+    Delivered = 2,
+    Bounced = 3,
+}
+
+impl RcptStatus {
+    fn from_i64(v: i64) -> RcptStatus {
+        match v {
+            1 => RcptStatus::Deferred,
+            2 => RcptStatus::Delivered,
+            3 => RcptStatus::Bounced,
+            _ => RcptStatus::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    pub idx: u32,
+    pub address: String,
+    /// The address as the sender gave it, before alias expansion.
+    pub orig_address: String,
+    pub status: RcptStatus,
+    pub attempts: u32,
+}
+
+/// A queue entry with the recipients that still need work.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub id: QueueId,
+    pub blob_id: BlobId,
+    pub blob_size: u64,
+    pub reverse_path: String,
+    pub smtputf8: bool,
+    pub received_at: i64,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+/// What happened to one recipient in a delivery attempt.
+#[derive(Debug, Clone)]
+pub enum RcptOutcome {
+    /// Copies went into these users' INBOXes: `(user_id, prefix)`.
+    Delivered(Vec<(i64, Vec<u8>)>),
+    /// Try again at `next_attempt` (Unix seconds).
+    Deferred { reply: String, next_attempt: i64 },
+    /// Failed for good; the caller enqueues the bounce report in the same job.
+    Bounced { reply: String },
+    /// Replaced by new recipients of the same message (alias targets elsewhere), plus
+    /// local copies made on the way.
+    Expanded {
+        copies: Vec<(i64, Vec<u8>)>,
+        added: Vec<String>,
+    },
+}
+
+pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<()> {
+    if msg.recipients.is_empty() {
+        return Err(Error::Invalid("a queued message needs a recipient".into()));
+    }
+    let blob_id = blob::insert(tx, &msg.body)?;
+    let now = unix_now();
+    tx.conn().execute(
+        "INSERT INTO queue (id, blob_id, reverse_path, smtputf8, eight_bit, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            msg.id.0 as i64,
+            blob_id.0,
+            msg.reverse_path,
+            msg.smtputf8,
+            msg.eight_bit,
+            now
+        ],
+    )?;
+    let mut stmt = tx.conn().prepare_cached(
+        "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
+         VALUES (?1, ?2, ?3, ?3, 0, ?4)",
+    )?;
+    for (i, r) in msg.recipients.iter().enumerate() {
+        stmt.execute(params![msg.id.0 as i64, i as i64, r, now])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Queues a message; `done` runs once it is on stable storage (or failed).
+    pub fn enqueue(&self, msg: NewMessage, done: impl FnOnce(Result<()>) + Send + 'static) {
+        self.submit(move |tx| enqueue(tx, &msg), done);
+    }
+
+    /// Queue entries with a recipient due for an attempt at `now` (Unix seconds).
+    pub fn due_messages(&self, now: i64, limit: usize) -> Result<Vec<QueuedMessage>> {
+        let ids: Vec<i64> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT queue_id FROM queue_rcpts
+                 WHERE status IN (0, 1) AND next_attempt <= ?1 ORDER BY queue_id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(m) = self.queued_message(QueueId(id as u64))? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One queue entry with all its recipients, if it is still queued.
+    pub fn queued_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at
+                 FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
+            )?;
+            let mut rows = stmt.query([id.0 as i64])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let mut msg = QueuedMessage {
+                id,
+                blob_id: BlobId(row.get(0)?),
+                blob_size: row.get::<_, i64>(1)? as u64,
+                reverse_path: row.get(2)?,
+                smtputf8: row.get(3)?,
+                received_at: row.get(4)?,
+                recipients: Vec::new(),
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, address, orig_address, status, attempts FROM queue_rcpts
+                 WHERE queue_id = ?1 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map([id.0 as i64], |r| {
+                Ok(QueuedRecipient {
+                    idx: r.get::<_, i64>(0)? as u32,
+                    address: r.get(1)?,
+                    orig_address: r.get(2)?,
+                    status: RcptStatus::from_i64(r.get(3)?),
+                    attempts: r.get::<_, i64>(4)? as u32,
+                })
+            })?;
+            msg.recipients = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(Some(msg))
+        })
+    }
+
+    /// Every queued message, for `golub queue list`.
+    pub fn queue_entries(&self) -> Result<Vec<QueuedMessage>> {
+        let ids: Vec<i64> = self.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM queue ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(m) = self.queued_message(QueueId(id as u64))? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of recipients not yet delivered or bounced.
+    pub fn queue_pending_count(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM queue_rcpts WHERE status IN (0, 1)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+    }
+
+    /// Records a delivery attempt (see [`record_delivery`]); `done` runs after the commit.
+    pub fn record(
+        &self,
+        msg: QueuedMessage,
+        outcomes: Vec<(u32, RcptOutcome)>,
+        also_enqueue: Vec<NewMessage>,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
+        let dir = self.dir().to_path_buf();
+        self.submit(
+            move |tx| record_delivery(tx, &dir, &msg, &outcomes, &also_enqueue),
+            done,
+        );
+    }
+
+    /// Group-commit counters: (transactions committed, jobs run).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        let c = &self.inner.writer.counters;
+        (
+            c.commits.load(Ordering::Relaxed),
+            c.jobs.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Applies one delivery attempt's outcomes atomically: mailbox copies, recipient states,
+/// new recipients, and then, if nothing is left to do, the removal of the queue entry.
+/// `also_enqueue` (bounce reports) is queued in the same transaction.
+pub fn record_delivery(
+    tx: &mut Tx<'_>,
+    dir: &std::path::Path,
+    msg: &QueuedMessage,
+    outcomes: &[(u32, RcptOutcome)],
+    also_enqueue: &[NewMessage],
+) -> Result<()> {
+    let qid = msg.id.0 as i64;
+    let now = unix_now();
+    for (idx, outcome) in outcomes {
+        let idx = *idx as i64;
+        match outcome {
+            RcptOutcome::Delivered(copies) => {
+                for (user, prefix) in copies {
+                    mailbox::append(tx, *user, "INBOX", msg.blob_id, msg.blob_size, prefix, now)?;
+                }
+                set_status(tx, qid, idx, RcptStatus::Delivered, "", None)?;
+            }
+            RcptOutcome::Deferred {
+                reply,
+                next_attempt,
+            } => set_status(
+                tx,
+                qid,
+                idx,
+                RcptStatus::Deferred,
+                reply,
+                Some(*next_attempt),
+            )?,
+            RcptOutcome::Bounced { reply } => {
+                set_status(tx, qid, idx, RcptStatus::Bounced, reply, None)?
+            }
+            RcptOutcome::Expanded { copies, added } => {
+                for (user, prefix) in copies {
+                    mailbox::append(tx, *user, "INBOX", msg.blob_id, msg.blob_size, prefix, now)?;
+                }
+                let orig: String = tx.conn().query_row(
+                    "SELECT orig_address FROM queue_rcpts WHERE queue_id = ?1 AND idx = ?2",
+                    params![qid, idx],
+                    |r| r.get(0),
+                )?;
+                let next: i64 = tx.conn().query_row(
+                    "SELECT COALESCE(MAX(idx) + 1, 0) FROM queue_rcpts WHERE queue_id = ?1",
+                    [qid],
+                    |r| r.get(0),
+                )?;
+                for (i, a) in added.iter().enumerate() {
+                    tx.conn().execute(
+                        "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                        params![qid, next + i as i64, a, orig, now],
+                    )?;
+                }
+                set_status(tx, qid, idx, RcptStatus::Delivered, "expanded", None)?;
+            }
+        }
+    }
+    for m in also_enqueue {
+        enqueue(tx, m)?;
+    }
+    let open: i64 = tx.conn().query_row(
+        "SELECT COUNT(*) FROM queue_rcpts WHERE queue_id = ?1 AND status IN (0, 1)",
+        [qid],
+        |r| r.get(0),
+    )?;
+    if open == 0 {
+        tx.conn()
+            .execute("DELETE FROM queue_rcpts WHERE queue_id = ?1", [qid])?;
+        tx.conn()
+            .execute("DELETE FROM queue WHERE id = ?1", [qid])?;
+        blob::release(tx, dir, msg.blob_id)?;
+    }
+    Ok(())
+}
+
+fn set_status(
+    tx: &mut Tx<'_>,
+    qid: i64,
+    idx: i64,
+    status: RcptStatus,
+    reply: &str,
+    next_attempt: Option<i64>,
+) -> Result<()> {
+    tx.conn().execute(
+        "UPDATE queue_rcpts SET status = ?3, last_reply = ?4, attempts = attempts + 1,
+                next_attempt = COALESCE(?5, next_attempt)
+         WHERE queue_id = ?1 AND idx = ?2",
+        params![qid, idx, status as i64, reply, next_attempt],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The database schema and its migrations, applied in order at open.
+
+use crate::Result;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: directory, blobs, queue, mailboxes.
+    r#"
+    CREATE TABLE domains (
+        name        TEXT PRIMARY KEY,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        id          INTEGER PRIMARY KEY,
+        address     TEXT NOT NULL UNIQUE,
+        domain      TEXT NOT NULL REFERENCES domains(name),
+        name        TEXT NOT NULL DEFAULT '',
+        password    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE aliases (
+        address     TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        position    INTEGER NOT NULL,
+        PRIMARY KEY (address, target)
+    );
+    CREATE TABLE blobs (
+        id          INTEGER PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        refcount    INTEGER NOT NULL,
+        data        BLOB,
+        path        TEXT
+    );
+    CREATE TABLE queue (
+        id          INTEGER PRIMARY KEY,
+        blob_id     INTEGER NOT NULL REFERENCES blobs(id),
+        reverse_path TEXT NOT NULL,
+        smtputf8    INTEGER NOT NULL,
+        eight_bit   INTEGER NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE TABLE queue_rcpts (
+        queue_id    INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        address     TEXT NOT NULL,
+        orig_address TEXT NOT NULL,
+        status      INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        last_reply  TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (queue_id, idx)
+    );
+    CREATE INDEX queue_rcpts_due ON queue_rcpts(status, next_attempt);
+    CREATE TABLE folders (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uidnext     INTEGER NOT NULL,
+        highestmodseq INTEGER NOT NULL,
+        special_use TEXT NOT NULL DEFAULT '',
+        subscribed  INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (user_id, name)
+    );
+    CREATE TABLE messages (
+        folder_id   INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        uid         INTEGER NOT NULL,
+        blob_id     INTEGER NOT NULL REFERENCES blobs(id),
+        prefix      BLOB NOT NULL,
+        size        INTEGER NOT NULL,
+        internal_date INTEGER NOT NULL,
+        flags       TEXT NOT NULL DEFAULT '',
+        modseq      INTEGER NOT NULL,
+        PRIMARY KEY (folder_id, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_blob ON messages(blob_id);
+    "#,
+];
+
+/// Brings the schema up to date; each migration commits on its own.
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
