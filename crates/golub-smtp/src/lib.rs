@@ -1,1 +1,15 @@
-//! placeholder
+//! Sans-IO SMTP (RFC 5321) for Golub: the command codec, the DATA/BDAT content decoders
+//! and the server session state machine.
+//!
+//! Nothing here does I/O or reads a clock. `golub-server`'s smtpd driver feeds received
+//! octets to a [`Session`], writes out its replies, answers its [`Event`]s (accept or
+//! reject a sender, a recipient, a message) and arms its timer.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod body;
+pub mod codec;
+pub mod error;
+pub mod server;
+
+pub use error::Error;
+pub use server::{Event, MailKind, Session, SessionConfig};

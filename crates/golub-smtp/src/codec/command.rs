@@ -1,0 +1,526 @@
+//! Parses one SMTP command line (RFC 5321 §4.1) into a [`Command`].
+//!
+//! The session frames lines first (CRLF, length cap, UTF-8) and hands the line here
+//! without its CRLF. Verbs and parameter keywords are case-insensitive (RFC 5321 §2.4);
+//! addresses go to `golub_types`, which keeps local parts exactly as sent.
+
+use golub_types::{ForwardPath, ReversePath};
+
+use crate::error::Error;
+
+/// Which verb opened the mail transaction (RFC 821 §3.4 for SEND, SOML and SAML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    Mail,
+    Send,
+    Soml,
+    Saml,
+}
+
+/// The `BODY=` parameter of MAIL (RFC 6152).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyType {
+    SevenBit,
+    EightBitMime,
+}
+
+/// The ESMTP parameters we implement on MAIL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailParams {
+    /// `SIZE=n` (RFC 1870); a number too big for u64 is kept as `u64::MAX`.
+    pub size: Option<u64>,
+    pub body: Option<BodyType>,
+    /// `SMTPUTF8` (RFC 6531 §3.4).
+    pub smtputf8: bool,
+}
+
+impl MailParams {
+    /// True when any parameter was given (they need EHLO, RFC 5321 §4.1.1.11).
+    pub fn any(&self) -> bool {
+        self.size.is_some() || self.body.is_some() || self.smtputf8
+    }
+}
+
+/// One parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Helo {
+        name: String,
+    },
+    Ehlo {
+        name: String,
+    },
+    Mail {
+        kind: MailKind,
+        reverse_path: ReversePath,
+        params: MailParams,
+    },
+    Rcpt {
+        forward_path: ForwardPath,
+    },
+    Data,
+    /// `BDAT <size> [LAST]` (RFC 3030 §2).
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    Rset,
+    Noop,
+    Quit,
+    Help {
+        topic: Option<String>,
+    },
+    Vrfy {
+        query: String,
+    },
+    Expn {
+        list: String,
+    },
+}
+
+impl Command {
+    /// Parses `line` (without CRLF). `smtputf8` says whether the current transaction was
+    /// opened with SMTPUTF8, which decides whether RCPT may carry UTF-8 (RFC 6531 §3.4).
+    pub fn parse(line: &str, smtputf8: bool) -> Result<Command, Error> {
+        let line = line.trim_end_matches([' ', '\t']);
+        let (verb, args) = match line.split_once(' ') {
+            Some((verb, args)) => (verb, Some(args)),
+            None => (line, None),
+        };
+        let is = |name: &str| verb.eq_ignore_ascii_case(name);
+        if is("HELO") || is("EHLO") {
+            let name = args
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .ok_or(Error::Syntax("helo and ehlo need a domain"))?
+                .to_string();
+            return Ok(if is("HELO") {
+                Command::Helo { name }
+            } else {
+                Command::Ehlo { name }
+            });
+        }
+        let kind = [
+            ("MAIL", MailKind::Mail),
+            ("SEND", MailKind::Send),
+            ("SOML", MailKind::Soml),
+            ("SAML", MailKind::Saml),
+        ]
+        .into_iter()
+        .find_map(|(name, kind)| is(name).then_some(kind));
+        if let Some(kind) = kind {
+            return parse_mail(kind, args.unwrap_or(""));
+        }
+        if is("RCPT") {
+            return parse_rcpt(args.unwrap_or(""), smtputf8);
+        }
+        if is("BDAT") {
+            return parse_bdat(args.unwrap_or(""));
+        }
+        let no_args = |cmd: Command| match args {
+            None => Ok(cmd),
+            Some(_) => Err(Error::Syntax("no arguments allowed")),
+        };
+        let text = |what: &'static str| {
+            args.map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .ok_or(Error::Syntax(what))
+        };
+        if is("DATA") {
+            no_args(Command::Data)
+        } else if is("RSET") {
+            no_args(Command::Rset)
+        } else if is("QUIT") {
+            no_args(Command::Quit)
+        } else if is("NOOP") {
+            // RFC 5321 §4.1.1.9: NOOP may carry a string, which is ignored.
+            Ok(Command::Noop)
+        } else if is("HELP") {
+            let topic = args.map(str::trim).filter(|a| !a.is_empty());
+            Ok(Command::Help {
+                topic: topic.map(str::to_string),
+            })
+        } else if is("VRFY") {
+            Ok(Command::Vrfy {
+                query: text("vrfy needs an argument")?,
+            })
+        } else if is("EXPN") {
+            Ok(Command::Expn {
+                list: text("expn needs an argument")?,
+            })
+        } else {
+            Err(Error::UnknownCommand)
+        }
+    }
+}
+
+/// Strips `keyword:` (case-insensitive) and the space some clients put after the colon.
+fn strip_keyword<'a>(args: &'a str, keyword: &str) -> Option<&'a str> {
+    let head = args.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = &args[keyword.len()..];
+    // Postfix tolerates "MAIL FROM: <a@b>"; so do we (one or more spaces).
+    Some(rest.trim_start_matches(' '))
+}
+
+/// Splits `<path> params` at the `>` that closes the path, skipping quoted strings.
+fn split_path(s: &str) -> Option<(&str, &str)> {
+    if !s.starts_with('<') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut quoted = false;
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'>' if !quoted => return Some((&s[..=i], &s[i + 1..])),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Splits the text after the path into `keyword[=value]` items.
+fn params(rest: &str) -> Result<impl Iterator<Item = (&str, Option<&str>)>, Error> {
+    if !rest.is_empty() && !rest.starts_with(' ') {
+        return Err(Error::Syntax("expected a space after the path"));
+    }
+    Ok(rest
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (p, None),
+        }))
+}
+
+fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
+    let rest = strip_keyword(args, "FROM:").ok_or(Error::Syntax("expected from:<address>"))?;
+    let (path, rest) = split_path(rest).ok_or(Error::Syntax("expected from:<address>"))?;
+    let mut p = MailParams::default();
+    for (key, value) in params(rest)? {
+        let is = |name: &str| key.eq_ignore_ascii_case(name);
+        if is("SIZE") {
+            let v = value.ok_or(Error::Syntax("size needs a value"))?;
+            if p.size.is_some() {
+                return Err(Error::Syntax("size given twice"));
+            }
+            // RFC 1870 §6: size-value ::= 1*20DIGIT.
+            if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::Syntax("bad size value"));
+            }
+            p.size = Some(v.parse().unwrap_or(u64::MAX));
+        } else if is("BODY") {
+            let v = value.ok_or(Error::Syntax("body needs a value"))?;
+            if p.body.is_some() {
+                return Err(Error::Syntax("body given twice"));
+            }
+            p.body = Some(if v.eq_ignore_ascii_case("7BIT") {
+                BodyType::SevenBit
+            } else if v.eq_ignore_ascii_case("8BITMIME") {
+                BodyType::EightBitMime
+            } else {
+                return Err(Error::Syntax("body must be 7bit or 8bitmime"));
+            });
+        } else if is("SMTPUTF8") {
+            if value.is_some() || p.smtputf8 {
+                return Err(Error::Syntax("smtputf8 takes no value"));
+            }
+            p.smtputf8 = true;
+        } else {
+            return Err(Error::UnknownParameter(key.to_string()));
+        }
+    }
+    let reverse_path = ReversePath::parse(path, p.smtputf8).map_err(Error::BadSender)?;
+    Ok(Command::Mail {
+        kind,
+        reverse_path,
+        params: p,
+    })
+}
+
+fn parse_rcpt(args: &str, smtputf8: bool) -> Result<Command, Error> {
+    let rest = strip_keyword(args, "TO:").ok_or(Error::Syntax("expected to:<address>"))?;
+    let (path, rest) = split_path(rest).ok_or(Error::Syntax("expected to:<address>"))?;
+    // We implement no RCPT parameters (DSN's NOTIFY/ORCPT would go here, RFC 3461).
+    if let Some((key, _)) = params(rest)?.next() {
+        return Err(Error::UnknownParameter(key.to_string()));
+    }
+    let forward_path = ForwardPath::parse(path, smtputf8).map_err(Error::BadRecipient)?;
+    Ok(Command::Rcpt { forward_path })
+}
+
+fn parse_bdat(args: &str) -> Result<Command, Error> {
+    let mut words = args.split(' ');
+    let size = words
+        .next()
+        .filter(|s| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(Error::Syntax("bdat needs a chunk size"))?;
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(Error::Syntax("expected last after the chunk size")),
+    };
+    if words.next().is_some() {
+        return Err(Error::Syntax("too many arguments to bdat"));
+    }
+    Ok(Command::Bdat { size, last })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use golub_types::AddressError;
+
+    fn parse(line: &[u8]) -> Result<Command, Error> {
+        Command::parse(std::str::from_utf8(line).unwrap(), false)
+    }
+
+    fn mail_path(line: &[u8]) -> String {
+        match parse(line).unwrap() {
+            Command::Mail { reverse_path, .. } => reverse_path.to_string(),
+            other => panic!("not a mail command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_verbs_are_case_insensitive() {
+        let table: &[(&[u8], Command)] = &[
+            (b"DATA", Command::Data),
+            (b"data", Command::Data),
+            (b"RsEt", Command::Rset),
+            (b"QUIT", Command::Quit),
+            (b"quit ", Command::Quit),
+            (b"NOOP", Command::Noop),
+            (b"noop anything at all", Command::Noop),
+            (b"HELP", Command::Help { topic: None }),
+            (
+                b"help send",
+                Command::Help {
+                    topic: Some("send".into()),
+                },
+            ),
+            (
+                b"EHLO client.example",
+                Command::Ehlo {
+                    name: "client.example".into(),
+                },
+            ),
+            (
+                b"helo client.example",
+                Command::Helo {
+                    name: "client.example".into(),
+                },
+            ),
+            (
+                b"VRFY joe",
+                Command::Vrfy {
+                    query: "joe".into(),
+                },
+            ),
+            (
+                b"expn staff",
+                Command::Expn {
+                    list: "staff".into(),
+                },
+            ),
+            (
+                b"BDAT 0 LAST",
+                Command::Bdat {
+                    size: 0,
+                    last: true,
+                },
+            ),
+            (
+                b"bdat 1000 last",
+                Command::Bdat {
+                    size: 1000,
+                    last: true,
+                },
+            ),
+            (
+                b"BDAT 12",
+                Command::Bdat {
+                    size: 12,
+                    last: false,
+                },
+            ),
+        ];
+        for (line, want) in table {
+            assert_eq!(
+                parse(line).as_ref(),
+                Ok(want),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_syntax_errors() {
+        let table: &[&[u8]] = &[
+            b"HELO",
+            b"EHLO ",
+            b"DATA now",
+            b"RSET x",
+            b"QUIT please",
+            b"VRFY",
+            b"EXPN ",
+            b"BDAT",
+            b"BDAT x",
+            b"BDAT -1",
+            b"BDAT 10 FIRST",
+            b"BDAT 10 LAST more",
+            b"BDAT 99999999999999999999999",
+            b"MAIL",
+            b"MAIL TO:<a@b.example>",
+            b"MAIL FROM:a@b.example",
+            b"MAIL FROM:<a@b.example",
+            b"MAIL FROM:<a@b.example>SIZE=10",
+            b"MAIL FROM:<a@b.example> SIZE=",
+            b"MAIL FROM:<a@b.example> SIZE=ten",
+            b"MAIL FROM:<a@b.example> SIZE=-1",
+            b"MAIL FROM:<a@b.example> SIZE",
+            b"MAIL FROM:<a@b.example> SIZE=1 SIZE=2",
+            b"MAIL FROM:<a@b.example> BODY=BINARYMIME",
+            b"MAIL FROM:<a@b.example> BODY",
+            b"MAIL FROM:<a@b.example> SMTPUTF8=yes",
+            b"RCPT",
+            b"RCPT FROM:<a@b.example>",
+            b"RCPT TO:",
+        ];
+        for line in table {
+            assert!(
+                matches!(parse(line), Err(Error::Syntax(_))),
+                "{:?} gave {:?}",
+                String::from_utf8_lossy(line),
+                parse(line)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_verbs_are_unknown() {
+        for line in [
+            &b"FOO"[..],
+            b"",
+            b"MAILFROM:<a@b.example>",
+            b"STARTTLS",
+            b"\xc3\xa9",
+        ] {
+            assert_eq!(parse(line), Err(Error::UnknownCommand));
+        }
+    }
+
+    #[test]
+    fn mail_accepts_paths_and_parameters() {
+        assert_eq!(mail_path(b"MAIL FROM:<a@b.example>"), "<a@b.example>");
+        assert_eq!(mail_path(b"mail from:<a@B.example>"), "<a@b.example>");
+        assert_eq!(mail_path(b"MAIL FROM: <a@b.example>"), "<a@b.example>");
+        assert_eq!(mail_path(b"MAIL FROM:<>"), "<>");
+        assert_eq!(
+            mail_path(b"MAIL FROM:<\"a > b\"@x.example>"),
+            "<\"a > b\"@x.example>"
+        );
+        assert_eq!(
+            mail_path(b"MAIL FROM:<@r.example:a@x.example>"),
+            "<a@x.example>"
+        );
+        assert_eq!(
+            mail_path(b"MAIL FROM:<Joe.Q@x.example>"),
+            "<Joe.Q@x.example>"
+        );
+        let cmd = parse(b"MAIL FROM:<a@b.example> size=100 body=8bitmime SMTPUTF8").unwrap();
+        let Command::Mail { kind, params, .. } = cmd else {
+            panic!("not mail");
+        };
+        assert_eq!(kind, MailKind::Mail);
+        assert_eq!(
+            params,
+            MailParams {
+                size: Some(100),
+                body: Some(BodyType::EightBitMime),
+                smtputf8: true,
+            }
+        );
+        let huge = parse(b"MAIL FROM:<a@b.example> SIZE=99999999999999999999").unwrap();
+        assert!(matches!(
+            huge,
+            Command::Mail {
+                params: MailParams {
+                    size: Some(u64::MAX),
+                    ..
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn legacy_verbs_open_transactions_of_their_kind() {
+        for (line, want) in [
+            (&b"SEND FROM:<a@b.example>"[..], MailKind::Send),
+            (b"soml from:<a@b.example>", MailKind::Soml),
+            (b"SAML FROM:<a@b.example>", MailKind::Saml),
+        ] {
+            assert!(matches!(parse(line), Ok(Command::Mail { kind, .. }) if kind == want));
+        }
+    }
+
+    #[test]
+    fn address_errors_say_which_path() {
+        assert!(matches!(
+            parse(b"MAIL FROM:<a b@x.example>"),
+            Err(Error::BadSender(_))
+        ));
+        assert!(matches!(
+            parse(b"RCPT TO:<@x.example>"),
+            Err(Error::BadRecipient(_))
+        ));
+        assert_eq!(
+            Command::parse("MAIL FROM:<jörg@x.example>", false),
+            Err(Error::BadSender(AddressError::Utf8NotAllowed))
+        );
+        assert!(Command::parse("MAIL FROM:<jörg@x.example> SMTPUTF8", false).is_ok());
+        assert_eq!(
+            Command::parse("RCPT TO:<jörg@x.example>", false),
+            Err(Error::BadRecipient(AddressError::Utf8NotAllowed))
+        );
+        assert!(Command::parse("RCPT TO:<jörg@x.example>", true).is_ok());
+    }
+
+    #[test]
+    fn unknown_parameters_are_reported() {
+        assert_eq!(
+            parse(b"MAIL FROM:<a@b.example> RET=HDRS"),
+            Err(Error::UnknownParameter("RET".into()))
+        );
+        assert_eq!(
+            parse(b"RCPT TO:<a@b.example> NOTIFY=NEVER"),
+            Err(Error::UnknownParameter("NOTIFY".into()))
+        );
+    }
+
+    #[test]
+    fn rcpt_accepts_postmaster_and_source_routes() {
+        assert_eq!(
+            parse(b"RCPT TO:<Postmaster>"),
+            Ok(Command::Rcpt {
+                forward_path: ForwardPath::Postmaster
+            })
+        );
+        let Ok(Command::Rcpt { forward_path }) =
+            parse(b"rcpt to: <@a.example,@b.example:Joe@c.example>")
+        else {
+            panic!("rcpt did not parse");
+        };
+        assert_eq!(forward_path.to_string(), "<Joe@c.example>");
+    }
+}

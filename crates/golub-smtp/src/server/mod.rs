@@ -1,0 +1,532 @@
+//! The SMTP server session (RFC 5321 §3, §4.1), sans-IO.
+//!
+//! The driver feeds received octets to [`Session::handle_input`], takes replies from
+//! [`Session::poll_output`] and events from [`Session::poll_event`], and answers the events
+//! that need a decision (`accept_*`, [`Session::answer`], [`Session::reject`]). Time is an
+//! argument: the driver arms [`Session::poll_timeout`] and calls
+//! [`Session::handle_timeout`]. Nothing here reads a clock or does I/O.
+//!
+//! Input is processed strictly in order, one command at a time (PIPELINING, RFC 2920): when
+//! an event needs a decision, processing stops until the decision arrives, so replies are
+//! never reordered. Input received meanwhile is buffered; a driver keeps memory bounded by
+//! not reading while [`Session::wants_decision`] is true.
+
+mod commands;
+mod reply;
+
+use std::collections::VecDeque;
+use std::mem;
+use std::time::{Duration, Instant};
+
+use golub_types::{Envelope, ForwardPath, QueueId, Reply, ReversePath};
+
+use crate::body::{ChunkDecoder, DataDecoder};
+use crate::error::Error;
+
+pub use crate::codec::command::MailKind;
+
+/// Limits and advertised features of one session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Our name, in the greeting, EHLO and 421 replies.
+    pub hostname: String,
+    /// Advertised as SIZE (RFC 1870); larger messages get 552 5.3.4.
+    pub max_message_size: usize,
+    /// Recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).
+    pub max_recipients: usize,
+    /// Command line length including CRLF (RFC 5321 §4.5.3.1.4: 512).
+    pub max_command_line: usize,
+    /// Text line length in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000).
+    pub max_text_line: usize,
+    /// More protocol errors than this close the session with 421 4.7.0.
+    pub max_errors: usize,
+    /// Wait for a command (RFC 5321 §4.5.3.2.7: 5 minutes).
+    pub command_timeout: Duration,
+    /// Wait between data blocks (RFC 5321 §4.5.3.2.5: 3 minutes).
+    pub data_timeout: Duration,
+    /// VRFY asks the driver (an event) instead of answering 252.
+    pub vrfy_enabled: bool,
+    /// EXPN asks the driver (an event) instead of answering 252.
+    pub expn_enabled: bool,
+    /// EHLO keywords the driver offers on top of ours (STARTTLS, AUTH ...).
+    pub extra_ehlo: Vec<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            hostname: "localhost".to_string(),
+            max_message_size: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_command_line: 512,
+            max_text_line: 1000,
+            max_errors: 10,
+            command_timeout: Duration::from_secs(5 * 60),
+            data_timeout: Duration::from_secs(3 * 60),
+            vrfy_enabled: false,
+            expn_enabled: false,
+            extra_ehlo: Vec::new(),
+        }
+    }
+}
+
+/// What happened in the session; some events need a decision.
+#[derive(Debug)]
+pub enum Event {
+    /// HELO/EHLO accepted (informational; no decision needed).
+    Greeted { name: String, extended: bool },
+    /// MAIL/SEND/SOML/SAML parsed and valid. Decision: `accept_mail()` or `reject(reply)`.
+    MailFrom {
+        reverse_path: ReversePath,
+        kind: MailKind,
+        size: Option<u64>,
+        smtputf8: bool,
+        eight_bit: bool,
+    },
+    /// RCPT parsed and valid. Decision: `accept_rcpt()` or `reject(reply)`.
+    RcptTo { forward_path: ForwardPath },
+    /// VRFY when enabled. Decision: `answer(reply)`.
+    Vrfy { query: String },
+    /// EXPN when enabled. Decision: `answer(reply)`.
+    Expn { list: String },
+    /// A whole message arrived within limits (DATA, or BDAT ... LAST).
+    ///
+    /// `body` is dot-unstuffed with CRLF line ends as received, without the final ".CRLF".
+    /// `protocol` is "SMTP", "ESMTP" or "UTF8SMTP" for the Received header (RFC 3848,
+    /// RFC 6531 §4.3). Decision: `accept_message(queue_id)` or `reject(reply)`.
+    MessageReceived {
+        envelope: Envelope,
+        body: Vec<u8>,
+        helo: String,
+        protocol: &'static str,
+    },
+}
+
+/// The client's HELO/EHLO.
+#[derive(Debug, Clone)]
+struct Greeting {
+    name: String,
+    extended: bool,
+}
+
+/// One mail transaction, from an accepted MAIL to its final reply (RFC 5321 §3.3).
+#[derive(Debug)]
+struct Transaction {
+    reverse_path: ReversePath,
+    kind: MailKind,
+    smtputf8: bool,
+    eight_bit: bool,
+    forward_paths: Vec<ForwardPath>,
+    /// A BDAT chunk was taken; DATA is no longer allowed (RFC 3030 §2).
+    chunked: bool,
+    /// The BDAT chunks so far.
+    body: Vec<u8>,
+}
+
+/// The event waiting for the driver's decision.
+#[derive(Debug)]
+enum Pending {
+    Mail(Transaction),
+    Rcpt(ForwardPath),
+    Verify,
+    Message,
+}
+
+/// What the next input octets are.
+#[derive(Debug)]
+enum Phase {
+    Command {
+        /// Discarding the rest of an over-long line up to its LF.
+        skipping: bool,
+    },
+    Data(DataDecoder),
+    Chunk {
+        decoder: ChunkDecoder,
+        size: u64,
+        last: bool,
+        /// When set, the chunk is consumed and thrown away, then this reply is sent.
+        refusal: Option<Refusal>,
+    },
+}
+
+/// Why a BDAT chunk is consumed without being kept.
+#[derive(Debug)]
+struct Refusal {
+    reply: Reply,
+    /// The transaction ends with the reply (a size overflow).
+    reset: bool,
+}
+
+/// One SMTP server session.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    /// Received octets not processed yet; `start` is where processing stands.
+    input: Vec<u8>,
+    start: usize,
+    output: Vec<u8>,
+    events: VecDeque<Event>,
+    phase: Phase,
+    pending: Option<Pending>,
+    greeting: Option<Greeting>,
+    transaction: Option<Transaction>,
+    errors: usize,
+    /// The last time the driver told us; decisions carry none.
+    now: Option<Instant>,
+    deadline: Option<Instant>,
+    closed: bool,
+}
+
+impl Session {
+    /// A new session; the 220 greeting is queued.
+    pub fn new(config: SessionConfig, now: Instant) -> Self {
+        let mut s = Session::blank(config, Some(now));
+        let greeting = reply::greeting(&s.config.hostname);
+        s.send(greeting);
+        s.arm_deadline();
+        s
+    }
+
+    /// A session that only sends `reply` (e.g. 421 4.3.2 too many connections) and is
+    /// closed.
+    pub fn refuse(config: SessionConfig, reply: Reply) -> Self {
+        let mut s = Session::blank(config, None);
+        s.send(reply);
+        s.close();
+        s
+    }
+
+    fn blank(config: SessionConfig, now: Option<Instant>) -> Self {
+        Session {
+            config,
+            input: Vec::new(),
+            start: 0,
+            output: Vec::new(),
+            events: VecDeque::new(),
+            phase: Phase::Command { skipping: false },
+            pending: None,
+            greeting: None,
+            transaction: None,
+            errors: 0,
+            now,
+            deadline: None,
+            closed: false,
+        }
+    }
+
+    /// Buffers received octets and processes them as far as possible.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.now = Some(now);
+        self.input.extend_from_slice(data);
+        self.process();
+    }
+
+    /// Closes the session with 421 4.4.2 if `now` is past the deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        if self.closed || self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        let r = reply::timeout(&self.config.hostname);
+        self.send(r);
+        self.close();
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Appends the reply octets produced so far to `out`.
+    pub fn poll_output(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.output);
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout); none while a decision is
+    /// pending or once closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// True after QUIT's 221 or any 421: flush the output and close the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// True while an event waits for its decision.
+    pub fn wants_decision(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Accepts the pending MAIL (250 2.1.0); the transaction starts.
+    pub fn accept_mail(&mut self) {
+        if let Some(Pending::Mail(tx)) = self.take_pending(|p| matches!(p, Pending::Mail(_))) {
+            self.transaction = Some(tx);
+            self.decided(reply::sender_ok());
+        }
+    }
+
+    /// Accepts the pending RCPT (250 2.1.5).
+    pub fn accept_rcpt(&mut self) {
+        if let Some(Pending::Rcpt(path)) = self.take_pending(|p| matches!(p, Pending::Rcpt(_))) {
+            if let Some(tx) = &mut self.transaction {
+                tx.forward_paths.push(path);
+            }
+            self.decided(reply::recipient_ok());
+        }
+    }
+
+    /// Accepts the pending message as queued under `id` (250 2.0.0); the transaction ends.
+    pub fn accept_message(&mut self, id: QueueId) {
+        if self
+            .take_pending(|p| matches!(p, Pending::Message))
+            .is_some()
+        {
+            self.decided(reply::queued(id));
+        }
+    }
+
+    /// Answers the pending VRFY or EXPN.
+    pub fn answer(&mut self, reply: Reply) {
+        if self
+            .take_pending(|p| matches!(p, Pending::Verify))
+            .is_some()
+        {
+            self.decided(reply);
+        }
+    }
+
+    /// Refuses whatever decision is pending with `reply`. A refused MAIL starts no
+    /// transaction, a refused RCPT leaves it as it was, a refused message ends it.
+    pub fn reject(&mut self, reply: Reply) {
+        if self.take_pending(|_| true).is_some() {
+            self.decided(reply);
+        }
+    }
+
+    /// Closes the session with 421 4.3.2, dropping any pending decision.
+    pub fn shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        let r = reply::shutting_down(&self.config.hostname);
+        self.send(r);
+        self.close();
+    }
+
+    fn take_pending(&mut self, wanted: impl Fn(&Pending) -> bool) -> Option<Pending> {
+        if self.closed || !self.pending.as_ref().is_some_and(wanted) {
+            return None;
+        }
+        let pending = self.pending.take();
+        if matches!(pending, Some(Pending::Message)) {
+            // RFC 5321 §4.1.1.4: the message's final reply ends the transaction.
+            self.transaction = None;
+        }
+        pending
+    }
+
+    /// Sends the decision's reply and goes on with the buffered input.
+    fn decided(&mut self, reply: Reply) {
+        self.send(reply);
+        self.process();
+    }
+
+    /// Processes buffered input until it runs out, a decision is needed or we close.
+    fn process(&mut self) {
+        while !self.closed && self.pending.is_none() {
+            let progressed = match self.phase {
+                Phase::Command { .. } => self.read_command(),
+                Phase::Data(_) => self.read_data(),
+                Phase::Chunk { .. } => self.read_chunk(),
+            };
+            if !progressed {
+                break;
+            }
+        }
+        if self.closed {
+            self.input = Vec::new();
+        } else {
+            self.input.drain(..self.start);
+        }
+        self.start = 0;
+        self.arm_deadline();
+    }
+
+    fn arm_deadline(&mut self) {
+        self.deadline = match (self.now, self.closed || self.pending.is_some()) {
+            (Some(now), false) => Some(
+                now + match self.phase {
+                    Phase::Command { .. } => self.config.command_timeout,
+                    Phase::Data(_) | Phase::Chunk { .. } => self.config.data_timeout,
+                },
+            ),
+            _ => None,
+        };
+    }
+
+    /// Frames one command line and handles it; false when no whole line is buffered.
+    fn read_command(&mut self) -> bool {
+        let Phase::Command { skipping } = &mut self.phase else {
+            return false;
+        };
+        let buffered = &self.input[self.start..];
+        let Some(lf) = buffered.iter().position(|&b| b == b'\n') else {
+            // RFC 5321 §4.5.3.1.4: frame before parsing, under the cap.
+            if *skipping || buffered.len() >= self.config.max_command_line {
+                *skipping = true;
+                self.start = self.input.len();
+            }
+            return false;
+        };
+        let was_skipping = mem::replace(skipping, false);
+        let line = &buffered[..lf];
+        self.start += lf + 1;
+        let parsed = if was_skipping || lf + 1 > self.config.max_command_line {
+            Err(Error::LineTooLong)
+        } else {
+            // RFC 5321 §2.3.8: lines end in CRLF; CR and LF appear nowhere else.
+            match line.strip_suffix(b"\r") {
+                Some(line) if !line.contains(&b'\r') => std::str::from_utf8(line)
+                    .map_err(|_| Error::InvalidUtf8)
+                    .map(str::to_string),
+                _ => Err(Error::BareLineEnding),
+            }
+        };
+        match parsed {
+            Ok(line) => self.handle_line(&line),
+            Err(e) => self.send(reply::reply_for(&e)),
+        }
+        true
+    }
+
+    /// Feeds buffered input to the DATA decoder; false when it needs more.
+    fn read_data(&mut self) -> bool {
+        let Phase::Data(decoder) = &mut self.phase else {
+            return false;
+        };
+        let buffered = &self.input[self.start..];
+        let Some(n) = decoder.feed(buffered) else {
+            self.start = self.input.len();
+            return false;
+        };
+        self.start += n;
+        let Phase::Data(decoder) =
+            mem::replace(&mut self.phase, Phase::Command { skipping: false })
+        else {
+            return false;
+        };
+        match decoder.finish() {
+            Ok(body) => self.message_received(body),
+            Err(e) => {
+                self.transaction = None;
+                self.send(reply::reply_for(&e));
+            }
+        }
+        true
+    }
+
+    /// Takes buffered octets of the current BDAT chunk; false when it needs more.
+    fn read_chunk(&mut self) -> bool {
+        let Phase::Chunk {
+            decoder, refusal, ..
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        let part = decoder.take(&self.input[self.start..]);
+        self.start += part.len();
+        if refusal.is_none()
+            && let Some(tx) = &mut self.transaction
+        {
+            tx.body.extend_from_slice(part);
+        }
+        if !decoder.is_done() {
+            return false;
+        }
+        let Phase::Chunk {
+            size,
+            last,
+            refusal,
+            ..
+        } = mem::replace(&mut self.phase, Phase::Command { skipping: false })
+        else {
+            return false;
+        };
+        match refusal {
+            Some(Refusal { reply, reset }) => {
+                if reset {
+                    self.transaction = None;
+                }
+                self.send(reply);
+            }
+            None if last => {
+                let body = self
+                    .transaction
+                    .as_mut()
+                    .map(|tx| mem::take(&mut tx.body))
+                    .unwrap_or_default();
+                self.message_received(body);
+            }
+            None => self.send(reply::chunk_received(size)),
+        }
+        true
+    }
+
+    /// A whole message is in: ask the driver.
+    fn message_received(&mut self, body: Vec<u8>) {
+        let Some(tx) = &self.transaction else {
+            return;
+        };
+        let extended = self.greeting.as_ref().is_some_and(|g| g.extended);
+        let protocol = match (tx.smtputf8, extended) {
+            (true, _) => "UTF8SMTP",
+            (false, true) => "ESMTP",
+            (false, false) => "SMTP",
+        };
+        let envelope = Envelope {
+            reverse_path: tx.reverse_path.clone(),
+            forward_paths: tx.forward_paths.clone(),
+            smtputf8: tx.smtputf8,
+            eight_bit: tx.eight_bit,
+        };
+        self.events.push_back(Event::MessageReceived {
+            envelope,
+            body,
+            helo: self
+                .greeting
+                .as_ref()
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+            protocol,
+        });
+        self.pending = Some(Pending::Message);
+    }
+
+    /// Queues a reply; protocol errors count towards `max_errors`.
+    fn send(&mut self, r: Reply) {
+        r.write_to(&mut self.output);
+        if reply::counts_as_error(&r) {
+            self.errors += 1;
+            if self.errors > self.config.max_errors {
+                let r = reply::too_many_errors(&self.config.hostname);
+                r.write_to(&mut self.output);
+                self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.pending = None;
+        self.deadline = None;
+        self.input = Vec::new();
+        self.start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! Every reply the server session sends, built in one place.
+//!
+//! Texts are static, lowercase and short; each carries its RFC 3463 enhanced code except
+//! the greeting, the HELO/EHLO replies (RFC 2034 §3) and 354, whose class (3) RFC 3463
+//! does not define.
+
+use golub_types::{AddressError, EnhancedCode, QueueId, Reply};
+
+use crate::error::Error;
+
+fn reply(code: u16, enhanced: (u8, u16, u16), text: impl Into<String>) -> Reply {
+    Reply::new(code, EnhancedCode(enhanced.0, enhanced.1, enhanced.2), text)
+}
+
+/// The reply for a refused command line or message.
+pub(crate) fn reply_for(e: &Error) -> Reply {
+    match e {
+        Error::UnknownCommand => reply(500, (5, 5, 1), "command not recognized"),
+        Error::Syntax(detail) => reply(501, (5, 5, 4), format!("syntax error: {detail}")),
+        // RFC 6531 §3.5: a UTF-8 address in a transaction without SMTPUTF8.
+        Error::BadSender(AddressError::Utf8NotAllowed)
+        | Error::BadRecipient(AddressError::Utf8NotAllowed) => {
+            reply(553, (5, 6, 7), "non-ascii address needs smtputf8")
+        }
+        Error::BadSender(_) => reply(501, (5, 1, 7), "bad sender address syntax"),
+        Error::BadRecipient(_) => reply(501, (5, 1, 3), "bad recipient address syntax"),
+        Error::UnknownParameter(_) => reply(555, (5, 5, 4), "parameter not recognized"),
+        Error::BareLineEnding => reply(500, (5, 5, 2), "bare CR or LF not allowed"),
+        Error::InvalidUtf8 => reply(500, (5, 5, 2), "command is not valid utf-8"),
+        Error::LineTooLong => reply(500, (5, 5, 0), "line too long"),
+        Error::MessageTooLarge => too_large(),
+        Error::BareLineEndingInData => reply(
+            550,
+            (5, 6, 11),
+            "message contains bare CR or LF; use CRLF line ends",
+        ),
+    }
+}
+
+/// True for replies that count towards `max_errors`.
+pub(crate) fn counts_as_error(r: &Reply) -> bool {
+    matches!(r.code, 500 | 501 | 503 | 555)
+}
+
+pub(crate) fn greeting(hostname: &str) -> Reply {
+    Reply::plain(220, vec![format!("{hostname} ESMTP")])
+}
+
+pub(crate) fn helo(hostname: &str) -> Reply {
+    Reply::plain(250, vec![hostname.to_string()])
+}
+
+/// The EHLO reply: the greeting line, then one line per extension (RFC 5321 §4.1.1.1).
+pub(crate) fn ehlo(hostname: &str, client: &str, max_size: usize, extra: &[String]) -> Reply {
+    let mut lines = vec![
+        format!("{hostname} Hello {client}"),
+        format!("SIZE {max_size}"),
+        "8BITMIME".to_string(),
+        "PIPELINING".to_string(),
+        "ENHANCEDSTATUSCODES".to_string(),
+        "SMTPUTF8".to_string(),
+        "CHUNKING".to_string(),
+        "HELP".to_string(),
+    ];
+    lines.extend(extra.iter().cloned());
+    Reply::plain(250, lines)
+}
+
+pub(crate) fn ok() -> Reply {
+    reply(250, (2, 0, 0), "ok")
+}
+
+pub(crate) fn sender_ok() -> Reply {
+    reply(250, (2, 1, 0), "ok")
+}
+
+pub(crate) fn recipient_ok() -> Reply {
+    reply(250, (2, 1, 5), "ok")
+}
+
+pub(crate) fn queued(id: QueueId) -> Reply {
+    reply(250, (2, 0, 0), format!("Ok: queued as {id}"))
+}
+
+pub(crate) fn chunk_received(size: u64) -> Reply {
+    reply(250, (2, 0, 0), format!("{size} octets received"))
+}
+
+pub(crate) fn start_data() -> Reply {
+    Reply::plain(354, vec!["End data with <CR><LF>.<CR><LF>".to_string()])
+}
+
+pub(crate) fn bye() -> Reply {
+    reply(221, (2, 0, 0), "Bye")
+}
+
+pub(crate) fn need_helo() -> Reply {
+    reply(503, (5, 5, 1), "send helo or ehlo first")
+}
+
+pub(crate) fn nested_mail() -> Reply {
+    reply(503, (5, 5, 1), "nested mail command")
+}
+
+pub(crate) fn need_mail() -> Reply {
+    reply(503, (5, 5, 1), "need mail command")
+}
+
+pub(crate) fn data_after_bdat() -> Reply {
+    reply(503, (5, 5, 1), "data not allowed after bdat; use bdat")
+}
+
+pub(crate) fn no_recipients() -> Reply {
+    reply(554, (5, 5, 1), "no valid recipients")
+}
+
+pub(crate) fn params_need_ehlo() -> Reply {
+    reply(555, (5, 5, 4), "parameters need ehlo")
+}
+
+pub(crate) fn too_large() -> Reply {
+    reply(552, (5, 3, 4), "message size exceeds fixed limit")
+}
+
+pub(crate) fn too_many_recipients() -> Reply {
+    reply(452, (4, 5, 3), "too many recipients")
+}
+
+/// RFC 821 §3.4: SEND delivers to a user's terminal, which we do not have.
+pub(crate) fn not_at_terminal() -> Reply {
+    reply(450, (4, 2, 1), "recipient not at a terminal; use mail")
+}
+
+/// RFC 5321 §3.5.3: 252 when we will not verify but will try to deliver.
+pub(crate) fn cannot_verify() -> Reply {
+    reply(
+        252,
+        (2, 5, 0),
+        "cannot verify, but will accept the message and attempt delivery",
+    )
+}
+
+pub(crate) fn too_many_errors(hostname: &str) -> Reply {
+    reply(421, (4, 7, 0), format!("{hostname} too many errors"))
+}
+
+pub(crate) fn timeout(hostname: &str) -> Reply {
+    reply(421, (4, 4, 2), format!("{hostname} timeout"))
+}
+
+pub(crate) fn shutting_down(hostname: &str) -> Reply {
+    reply(421, (4, 3, 2), format!("{hostname} shutting down"))
+}
+
+const HELP_SUMMARY: &[&str] = &[
+    "commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY EXPN SEND SOML SAML",
+    "SOML and SAML are taken as MAIL; SEND is too, but its recipients get 450",
+    "because nobody here reads mail at a terminal (RFC 821); use MAIL",
+    "HELP <command> for more",
+];
+
+const HELP_TOPICS: &[(&str, &str)] = &[
+    ("HELO", "HELO <domain>: say hello, without extensions"),
+    ("EHLO", "EHLO <domain>: say hello and list the extensions"),
+    (
+        "MAIL",
+        "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]",
+    ),
+    ("RCPT", "RCPT TO:<address>: add a recipient"),
+    (
+        "DATA",
+        "DATA: send the message, ended by a line holding only a dot",
+    ),
+    (
+        "BDAT",
+        "BDAT <size> [LAST]: send the next size octets of the message",
+    ),
+    ("RSET", "RSET: abort the mail transaction"),
+    ("NOOP", "NOOP: do nothing"),
+    ("QUIT", "QUIT: close the connection"),
+    ("HELP", "HELP [command]: this text"),
+    (
+        "VRFY",
+        "VRFY <user>: verify a mailbox, if the server allows it",
+    ),
+    (
+        "EXPN",
+        "EXPN <list>: expand a mailing list, if the server allows it",
+    ),
+    (
+        "SEND",
+        "SEND FROM:<address>: recipients get 450, no terminal delivery here; use MAIL",
+    ),
+    (
+        "SOML",
+        "SOML FROM:<address>: taken as MAIL, delivered to the mailbox",
+    ),
+    (
+        "SAML",
+        "SAML FROM:<address>: taken as MAIL, delivered to the mailbox",
+    ),
+];
+
+/// The HELP reply, for all commands or one (RFC 5321 §4.1.1.8).
+pub(crate) fn help(topic: Option<&str>) -> Reply {
+    let code = EnhancedCode(2, 0, 0);
+    match topic {
+        None => Reply {
+            code: 214,
+            enhanced: Some(code),
+            lines: HELP_SUMMARY.iter().map(|l| l.to_string()).collect(),
+        },
+        Some(topic) => match HELP_TOPICS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(topic))
+        {
+            Some((_, text)) => Reply::new(214, code, *text),
+            None => reply(504, (5, 5, 1), "no help for that topic"),
+        },
+    }
+}

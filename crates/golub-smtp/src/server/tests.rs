@@ -1,0 +1,196 @@
+//! In-memory tests of the session: pipelining, decisions, timeouts.
+
+use std::time::{Duration, Instant};
+
+use golub_types::{EnhancedCode, ForwardPath, QueueId, Reply};
+
+use super::*;
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        hostname: "mx.example".to_string(),
+        ..SessionConfig::default()
+    }
+}
+
+fn output(s: &mut Session) -> String {
+    let mut out = Vec::new();
+    s.poll_output(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+/// Answers every event like a permissive driver; returns the messages received.
+fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
+    let mut messages = Vec::new();
+    while let Some(event) = s.poll_event() {
+        match event {
+            Event::Greeted { .. } => {}
+            Event::MailFrom { .. } => s.accept_mail(),
+            Event::RcptTo { .. } => s.accept_rcpt(),
+            Event::Vrfy { .. } | Event::Expn { .. } => {
+                s.answer(Reply::new(252, EnhancedCode(2, 5, 0), "maybe"))
+            }
+            Event::MessageReceived { envelope, body, .. } => {
+                messages.push((envelope, body));
+                s.accept_message(QueueId(7));
+            }
+        }
+    }
+    messages
+}
+
+#[test]
+fn a_pipelined_transaction_in_one_write_is_answered_in_order() {
+    let now = Instant::now();
+    let mut s = Session::new(config(), now);
+    s.handle_input(
+        b"EHLO c.example\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@mx.example>\r\n\
+          RCPT TO:<c@mx.example>\r\nDATA\r\nSubject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
+        now,
+    );
+    let messages = drive(&mut s);
+    let out = output(&mut s);
+    let codes: Vec<&str> = out.lines().map(|l| &l[..4]).collect();
+    assert_eq!(
+        codes,
+        [
+            "220 ", "250-", "250-", "250-", "250-", "250-", "250-", "250-", "250 ", "250 ", "250 ",
+            "250 ", "354 ", "250 ", "221 "
+        ]
+    );
+    assert!(out.ends_with("250 2.0.0 Ok: queued as 0000000000000007\r\n221 2.0.0 Bye\r\n"));
+    assert!(s.is_closed());
+    assert_eq!(messages.len(), 1);
+    let (envelope, body) = &messages[0];
+    assert_eq!(envelope.forward_paths.len(), 2);
+    assert_eq!(body, b"Subject: hi\r\n\r\n.dot\r\n");
+}
+
+#[test]
+fn processing_waits_for_each_decision() {
+    let now = Instant::now();
+    let mut s = Session::new(config(), now);
+    output(&mut s);
+    s.handle_input(
+        b"HELO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@mx.example>\r\n",
+        now,
+    );
+    assert!(matches!(
+        s.poll_event(),
+        Some(Event::Greeted {
+            extended: false,
+            ..
+        })
+    ));
+    assert!(matches!(s.poll_event(), Some(Event::MailFrom { .. })));
+    assert!(s.poll_event().is_none());
+    assert!(s.wants_decision());
+    assert_eq!(s.poll_timeout(), None);
+    assert_eq!(output(&mut s), "250 mx.example\r\n");
+    // Decisions that are not pending change nothing.
+    s.accept_rcpt();
+    s.accept_message(QueueId(1));
+    s.answer(Reply::new(250, EnhancedCode(2, 0, 0), "x"));
+    assert_eq!(output(&mut s), "");
+    s.accept_mail();
+    assert_eq!(output(&mut s), "250 2.1.0 ok\r\n");
+    let Some(Event::RcptTo { forward_path }) = s.poll_event() else {
+        panic!("no rcpt event");
+    };
+    assert_eq!(forward_path.to_string(), "<b@mx.example>");
+    s.reject(Reply::new(550, EnhancedCode(5, 1, 1), "no such user"));
+    assert_eq!(output(&mut s), "550 5.1.1 no such user\r\n");
+    assert!(!s.wants_decision());
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(300)));
+}
+
+#[test]
+fn deadlines_follow_the_phase() {
+    let t0 = Instant::now();
+    let mut s = Session::new(config(), t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(300)));
+    let t1 = t0 + Duration::from_secs(10);
+    s.handle_input(b"EHLO c\r\nMAIL FROM:<>\r\n", t1);
+    drive(&mut s);
+    s.handle_input(b"RCPT TO:<b@mx.example>\r\nDATA\r\n", t1);
+    drive(&mut s);
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(180)));
+    s.handle_timeout(t1 + Duration::from_secs(179));
+    assert!(!s.is_closed());
+    s.handle_timeout(t1 + Duration::from_secs(180));
+    assert!(s.is_closed());
+    assert!(
+        output(&mut s)
+            .ends_with("354 End data with <CR><LF>.<CR><LF>\r\n421 4.4.2 mx.example timeout\r\n")
+    );
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn a_refused_session_sends_its_reply_and_is_closed() {
+    let r = Reply::new(421, EnhancedCode(4, 3, 2), "too many connections");
+    let mut s = Session::refuse(config(), r);
+    assert!(s.is_closed());
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_input(b"EHLO c\r\n", Instant::now());
+    assert_eq!(output(&mut s), "421 4.3.2 too many connections\r\n");
+}
+
+#[test]
+fn shutdown_drops_a_pending_decision() {
+    let now = Instant::now();
+    let mut s = Session::new(config(), now);
+    s.handle_input(b"EHLO c\r\nMAIL FROM:<>\r\n", now);
+    assert!(s.wants_decision());
+    s.shutdown();
+    assert!(s.is_closed() && !s.wants_decision());
+    s.accept_mail();
+    assert!(output(&mut s).ends_with("250 HELP\r\n421 4.3.2 mx.example shutting down\r\n"));
+}
+
+#[test]
+fn bdat_chunks_split_anywhere_make_one_message() {
+    let input: &[u8] = b"EHLO c\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@mx.example>\r\n\
+        BDAT 5\r\nab\r\ncBDAT 3 LAST\r\n.\r\nQUIT\r\n";
+    for cut in 0..input.len() {
+        let now = Instant::now();
+        let mut s = Session::new(config(), now);
+        let mut messages = Vec::new();
+        for part in [&input[..cut], &input[cut..]] {
+            s.handle_input(part, now);
+            messages.extend(drive(&mut s));
+        }
+        assert_eq!(messages.len(), 1, "cut at {cut}");
+        assert_eq!(messages[0].1, b"ab\r\nc.\r\n", "cut at {cut}");
+        assert!(s.is_closed());
+        let rcpt = &messages[0].0.forward_paths;
+        assert!(matches!(&rcpt[..], [ForwardPath::Mailbox(_)]));
+    }
+}
+
+#[test]
+fn bounded_memory_for_a_huge_message() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionConfig {
+            max_message_size: 1000,
+            ..config()
+        },
+        now,
+    );
+    s.handle_input(
+        b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n",
+        now,
+    );
+    drive(&mut s);
+    let line = [b"x".repeat(98).as_slice(), b"\r\n"].concat();
+    for _ in 0..1000 {
+        s.handle_input(&line, now);
+        assert!(s.input.is_empty());
+    }
+    s.handle_input(b".\r\n", now);
+    assert!(drive(&mut s).is_empty());
+    assert!(output(&mut s).ends_with(
+        "354 End data with <CR><LF>.<CR><LF>\r\n552 5.3.4 message size exceeds fixed limit\r\n"
+    ));
+}
