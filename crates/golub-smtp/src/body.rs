@@ -407,6 +407,54 @@ mod tests {
     }
 
     #[test]
+    fn the_end_is_the_first_crlf_dot_crlf_for_every_short_input() {
+        // Exhaustive over short strings of the octets that matter: the decoder ends exactly
+        // where "\r\n" + input first holds "\r\n.\r\n", and flags bare endings exactly when
+        // the data before it has a CR or LF outside a CRLF pair.
+        let alphabet = [b'\r', b'\n', b'.', b'a'];
+        for len in 0..=7u32 {
+            for mut code in 0..4usize.pow(len) {
+                let mut input = Vec::new();
+                for _ in 0..len {
+                    input.push(alphabet[code % 4]);
+                    code /= 4;
+                }
+                let framed = [b"\r\n".as_slice(), &input].concat();
+                let end = framed.windows(5).position(|w| w == b"\r\n.\r\n");
+                let (got, tail) = decode(&input, 1000, 1000);
+                match end {
+                    None => assert_eq!(got, None, "{input:?}"),
+                    Some(at) => {
+                        // The content is what precedes the marker's final ".CRLF".
+                        let content = &framed[2..at + 2];
+                        assert_eq!(tail, &framed[at + 5..], "{input:?}");
+                        let stripped = content.split(|&b| b == b'\n').count() - 1
+                            == content.windows(2).filter(|w| w == b"\r\n").count()
+                            && content.iter().filter(|&&b| b == b'\r').count()
+                                == content.windows(2).filter(|w| w == b"\r\n").count();
+                        match got {
+                            Some(Ok(body)) => {
+                                assert!(stripped, "{input:?} accepted");
+                                let mut want = Vec::new();
+                                let lines = content.split(|&b| b == b'\n');
+                                for line in lines.take_while(|l| !l.is_empty()) {
+                                    want.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+                                    want.push(b'\n');
+                                }
+                                assert_eq!(body, want, "{input:?}");
+                            }
+                            Some(Err(Error::BareLineEndingInData)) => {
+                                assert!(!stripped, "{input:?} refused")
+                            }
+                            other => panic!("{input:?}: {other:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn chunks_take_exactly_their_size() {
         let mut c = ChunkDecoder::new(5);
         assert_eq!(c.take(b"ab"), b"ab");

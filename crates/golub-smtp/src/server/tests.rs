@@ -194,3 +194,80 @@ fn bounded_memory_for_a_huge_message() {
         "354 End data with <CR><LF>.<CR><LF>\r\n552 5.3.4 message size exceeds fixed limit\r\n"
     ));
 }
+
+/// A small deterministic generator, so the random test needs no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn random_input_never_panics_and_replies_stay_whole() {
+    let pieces: &[&[u8]] = &[
+        b"EHLO c\r\n",
+        b"HELO c\r\n",
+        b"MAIL FROM:<a@c.example>\r\n",
+        b"MAIL FROM:<a@c.example> SIZE=5 BODY=8BITMIME SMTPUTF8\r\n",
+        b"SEND FROM:<>\r\n",
+        b"RCPT TO:<b@mx.example>\r\n",
+        b"RCPT TO:<\"q\\\"x\"@[192.0.2.1]>\r\n",
+        b"DATA\r\n",
+        b"BDAT 3\r\n",
+        b"BDAT 2 LAST\r\n",
+        b"BDAT 0 LAST\r\n",
+        b"RSET\r\n",
+        b"VRFY x\r\n",
+        b"HELP\r\n",
+        b"\r\n.\r\n",
+        b".\r\n",
+        b"..\r\n",
+        b"\n",
+        b"\r",
+        b".",
+        b"x",
+        b"\xff",
+        b"\xc3",
+        b"QUIT\r\n",
+    ];
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for round in 0..2000 {
+        let now = Instant::now();
+        let config = SessionConfig {
+            max_message_size: 40,
+            max_recipients: 2,
+            max_command_line: 40,
+            max_text_line: 20,
+            max_errors: 5,
+            vrfy_enabled: round % 2 == 0,
+            ..config()
+        };
+        let mut s = Session::new(config, now);
+        let mut input = Vec::new();
+        for _ in 0..rng.below(40) {
+            input.extend_from_slice(pieces[rng.below(pieces.len())]);
+        }
+        let mut rest = &input[..];
+        while !rest.is_empty() {
+            let (part, tail) = rest.split_at(1 + rng.below(rest.len()));
+            s.handle_input(part, now);
+            drive(&mut s);
+            rest = tail;
+        }
+        if rng.below(2) == 0 {
+            s.handle_timeout(now + Duration::from_secs(1000));
+            assert!(s.is_closed());
+        }
+        let out = output(&mut s);
+        assert!(out.ends_with("\r\n"), "{out:?}");
+        assert!(!s.wants_decision() || !s.is_closed());
+    }
+}
