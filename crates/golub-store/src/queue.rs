@@ -49,6 +49,10 @@ pub struct QueuedRecipient {
     pub orig_address: String,
     pub status: RcptStatus,
     pub attempts: u32,
+    /// When the next attempt is due (Unix seconds).
+    pub next_attempt: i64,
+    /// The last attempt's reply, with its enhanced code.
+    pub last_reply: String,
 }
 
 /// A queue entry with the recipients that still need work.
@@ -110,8 +114,21 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<()> {
 
 impl Store {
     /// Queues a message; `done` runs once it is on stable storage (or failed).
+    /// A body file whose transaction fails is removed again.
     pub fn enqueue(&self, msg: NewMessage, done: impl FnOnce(Result<()>) + Send + 'static) {
-        self.submit(move |tx| enqueue(tx, &msg), done);
+        let file = match &msg.body {
+            BodyRef::File { relative, .. } => Some(self.dir().join(relative)),
+            BodyRef::Inline(_) => None,
+        };
+        self.submit(
+            move |tx| enqueue(tx, &msg),
+            move |r| {
+                if let (Err(_), Some(f)) = (&r, file) {
+                    let _ = std::fs::remove_file(f);
+                }
+                done(r)
+            },
+        );
     }
 
     /// Queue entries with a recipient due for an attempt at `now` (Unix seconds).
@@ -154,7 +171,8 @@ impl Store {
                 recipients: Vec::new(),
             };
             let mut stmt = c.prepare_cached(
-                "SELECT idx, address, orig_address, status, attempts FROM queue_rcpts
+                "SELECT idx, address, orig_address, status, attempts, next_attempt, last_reply
+                 FROM queue_rcpts
                  WHERE queue_id = ?1 ORDER BY idx",
             )?;
             let rows = stmt.query_map([id.0 as i64], |r| {
@@ -164,6 +182,8 @@ impl Store {
                     orig_address: r.get(2)?,
                     status: RcptStatus::from_i64(r.get(3)?),
                     attempts: r.get::<_, i64>(4)? as u32,
+                    next_attempt: r.get(5)?,
+                    last_reply: r.get(6)?,
                 })
             })?;
             msg.recipients = rows.collect::<std::result::Result<Vec<_>, _>>()?;

@@ -83,7 +83,9 @@ fn check_label(label: &str, allow_utf8: bool) -> Result<(), AddressError> {
     }
     // sub-domain = Let-dig [Ldh-str]: no hyphen at either end.
     if bytes[0] == b'-' || bytes[bytes.len() - 1] == b'-' {
-        return Err(AddressError::Syntax("domain label starts or ends with a hyphen"));
+        return Err(AddressError::Syntax(
+            "domain label starts or ends with a hyphen",
+        ));
     }
     Ok(())
 }
@@ -107,7 +109,9 @@ fn parse_address_literal(inner: &str) -> Result<(), AddressError> {
             if !tag.is_empty()
                 && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !content.is_empty()
-                && content.bytes().all(|b| (33..=90).contains(&b) || (94..=126).contains(&b)) =>
+                && content
+                    .bytes()
+                    .all(|b| (33..=90).contains(&b) || (94..=126).contains(&b)) =>
         {
             Ok(())
         }
@@ -156,7 +160,11 @@ impl Mailbox {
     /// The form used to look the mailbox up in the directory: lower case, quotes removed
     /// where they were not needed.
     pub fn canonical(&self) -> String {
-        format!("{}@{}", unquote(&self.local_part).to_lowercase(), self.domain)
+        format!(
+            "{}@{}",
+            unquote(&self.local_part).to_lowercase(),
+            self.domain
+        )
     }
 
     /// True when either part holds non-ASCII characters (needs SMTPUTF8 to be sent on).
@@ -255,7 +263,9 @@ fn unquote(local: &str) -> String {
                 }
             }
             let dot_string = !out.is_empty()
-                && out.split('.').all(|a| !a.is_empty() && a.chars().all(|c| is_atext(c, true)));
+                && out
+                    .split('.')
+                    .all(|a| !a.is_empty() && a.chars().all(|c| is_atext(c, true)));
             if dot_string { out } else { local.to_string() }
         }
         None => local.to_string(),
@@ -378,7 +388,10 @@ mod tests {
         assert_eq!(m.local_part(), "\"user@other\"");
         assert_eq!(m.domain().as_str(), "example.org");
         // Needless quoting does not make a different mailbox for lookup.
-        assert_eq!(mb("\"john\"@example.org").unwrap().canonical(), "john@example.org");
+        assert_eq!(
+            mb("\"john\"@example.org").unwrap().canonical(),
+            "john@example.org"
+        );
     }
 
     #[test]
@@ -392,8 +405,20 @@ mod tests {
     #[test]
     fn malformed_mailboxes_are_refused() {
         for bad in [
-            "", "a", "@x.org", "a@", "a@x.", "a@.x", "a..b@x.org", ".a@x.org", "a@-x.org",
-            "a@x-.org", "a b@x.org", "\"a@x.org", "a@x_y.org", "a@@x.org",
+            "",
+            "a",
+            "@x.org",
+            "a@",
+            "a@x.",
+            "a@.x",
+            "a..b@x.org",
+            ".a@x.org",
+            "a@-x.org",
+            "a@x-.org",
+            "a b@x.org",
+            "\"a@x.org",
+            "a@x_y.org",
+            "a@@x.org",
         ] {
             assert!(mb(bad).is_err(), "{bad:?} should be refused");
         }
@@ -408,7 +433,10 @@ mod tests {
     #[test]
     fn paths_parse_null_postmaster_and_source_routes() {
         assert_eq!(ReversePath::parse("<>", false), Ok(ReversePath::Null));
-        assert_eq!(ForwardPath::parse("<Postmaster>", false), Ok(ForwardPath::Postmaster));
+        assert_eq!(
+            ForwardPath::parse("<Postmaster>", false),
+            Ok(ForwardPath::Postmaster)
+        );
         let p = ForwardPath::parse("<@a.example,@b.example:joe@c.example>", false).unwrap();
         assert_eq!(p.mailbox().unwrap().to_string(), "joe@c.example");
         assert!(ReversePath::parse("joe@x.org", false).is_err());

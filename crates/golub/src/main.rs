@@ -1,1 +1,335 @@
-fn main() {}
+//! The `golub` command: runs the mail server and administers its data directory.
+//!
+//! Admin commands open the same store as a running server (SQLite in WAL mode lets both
+//! work at once), so users, domains and aliases can be changed without a restart.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use golub_server::{Config, Server};
+use golub_store::{Store, hash_password};
+use golub_types::{Domain, Mailbox};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "golub",
+    version,
+    about = "Golub: a complete Internet mail server"
+)]
+struct Cli {
+    /// Configuration file (TOML); without one, the embedded defaults apply.
+    #[arg(long, global = true, value_name = "FILE", env = "GOLUB_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the mail server.
+    Serve,
+    /// Manage local domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Manage users (mailboxes).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage aliases and mailing lists (an alias with several targets).
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Look at the mail queue.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+}
+
+#[derive(Subcommand)]
+enum DomainCmd {
+    /// Add a local domain.
+    Add { domain: String },
+    /// List local domains.
+    List,
+    /// Remove a local domain that has no users or aliases left.
+    Remove { domain: String },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; asks for the password unless --password is given.
+    Add {
+        address: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// The user's full name (shown by VRFY when enabled).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Remove a user and all of its mail.
+    Remove { address: String },
+    /// Change a user's password; asks for it unless --password is given.
+    Passwd {
+        address: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    /// Point an address at one target (an alias) or several (a mailing list).
+    Add {
+        address: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases and lists with their targets.
+    List,
+    /// Remove an alias, or only the given targets of it.
+    Remove {
+        address: String,
+        targets: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCmd {
+    /// List the messages waiting in the queue, with each recipient's state.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("golub: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_config(path: &Option<PathBuf>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn open_store(config: &Config) -> Result<Store> {
+    Store::open(&config.data_dir).with_context(|| {
+        format!(
+            "cannot open the data directory {}",
+            config.data_dir.display()
+        )
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = load_config(&cli.config)?;
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::Domain(cmd) => domain(&open_store(&config)?, cmd),
+        Command::User(cmd) => user(&open_store(&config)?, cmd),
+        Command::Alias(cmd) => alias(&open_store(&config)?, cmd),
+        Command::Queue(QueueCmd::List) => queue_list(&open_store(&config)?),
+    }
+}
+
+fn serve(config: Config) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+        let hostname = config.hostname.clone();
+        let server = Server::start(config).await?;
+        println!("golub: {hostname}: data in {}", data_dir.display());
+        for addr in &server.smtp_addrs {
+            println!("golub: listening for smtp on {addr}");
+        }
+        if server.smtp_addrs.is_empty() {
+            println!("golub: no smtp listener configured");
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn parse_domain(s: &str) -> Result<String> {
+    let d = Domain::parse(s, true).map_err(|e| anyhow::anyhow!("{s:?} is not a domain: {e}"))?;
+    if d.is_literal() {
+        bail!("{s:?}: an address literal cannot be a local domain");
+    }
+    Ok(d.as_str().to_string())
+}
+
+fn parse_address(s: &str) -> Result<String> {
+    let m = Mailbox::parse(s, true)
+        .map_err(|e| anyhow::anyhow!("{s:?} is not an address like user@example.org: {e}"))?;
+    Ok(m.canonical())
+}
+
+fn read_password(given: Option<String>, address: &str) -> Result<String> {
+    if let Some(p) = given {
+        if p.is_empty() {
+            bail!("the password must not be empty");
+        }
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password(format!("Password for {address}: "))
+        .context("cannot read the password (give --password when not on a terminal)")?;
+    let again = rpassword::prompt_password("Again: ").context("cannot read the password")?;
+    if p != again {
+        bail!("the passwords do not match");
+    }
+    if p.is_empty() {
+        bail!("the password must not be empty");
+    }
+    Ok(p)
+}
+
+fn domain(store: &Store, cmd: DomainCmd) -> Result<()> {
+    match cmd {
+        DomainCmd::Add { domain } => {
+            let d = parse_domain(&domain)?;
+            store.add_domain(&d)?;
+            println!("added domain {d}");
+        }
+        DomainCmd::List => {
+            for d in store.list_domains()? {
+                println!("{d}");
+            }
+        }
+        DomainCmd::Remove { domain } => {
+            let d = parse_domain(&domain)?;
+            store.remove_domain(&d)?;
+            println!("removed domain {d}");
+        }
+    }
+    Ok(())
+}
+
+fn user(store: &Store, cmd: UserCmd) -> Result<()> {
+    match cmd {
+        UserCmd::Add {
+            address,
+            password,
+            name,
+        } => {
+            let a = parse_address(&address)?;
+            let p = read_password(password, &a)?;
+            let u = store.add_user(&a, name.as_deref().unwrap_or(""), hash_password(&p)?)?;
+            println!("added user {}", u.address);
+        }
+        UserCmd::List => {
+            for u in store.list_users()? {
+                if u.name.is_empty() {
+                    println!("{}", u.address);
+                } else {
+                    println!("{}\t{}", u.address, u.name);
+                }
+            }
+        }
+        UserCmd::Remove { address } => {
+            let a = parse_address(&address)?;
+            store.remove_user(&a)?;
+            println!("removed user {a}");
+        }
+        UserCmd::Passwd { address, password } => {
+            let a = parse_address(&address)?;
+            if store.user(&a)?.is_none() {
+                bail!("no user {a}");
+            }
+            let p = read_password(password, &a)?;
+            store.set_password(&a, hash_password(&p)?)?;
+            println!("changed the password of {a}");
+        }
+    }
+    Ok(())
+}
+
+fn alias(store: &Store, cmd: AliasCmd) -> Result<()> {
+    match cmd {
+        AliasCmd::Add { address, targets } => {
+            let a = parse_address(&address)?;
+            let t = targets
+                .iter()
+                .map(|t| parse_address(t))
+                .collect::<Result<Vec<_>>>()?;
+            store.add_alias(&a, &t)?;
+            println!("{a} -> {}", t.join(", "));
+        }
+        AliasCmd::List => {
+            for e in store.list_aliases()? {
+                println!("{}\t{}", e.address, e.targets.join(", "));
+            }
+        }
+        AliasCmd::Remove { address, targets } => {
+            let a = parse_address(&address)?;
+            let t = targets
+                .iter()
+                .map(|t| parse_address(t))
+                .collect::<Result<Vec<_>>>()?;
+            store.remove_alias(&a, &t)?;
+            println!("removed alias {a}");
+        }
+    }
+    Ok(())
+}
+
+fn queue_list(store: &Store) -> Result<()> {
+    let entries = store.queue_entries()?;
+    for m in &entries {
+        let from = if m.reverse_path.is_empty() {
+            "<>".to_string()
+        } else {
+            format!("<{}>", m.reverse_path)
+        };
+        println!(
+            "{}  {}  {} bytes  {}",
+            m.id,
+            golub_server::cleanup::rfc5322_date(m.received_at),
+            m.blob_size,
+            from
+        );
+        for r in &m.recipients {
+            let state = format!("{:?}", r.status).to_lowercase();
+            if r.last_reply.is_empty() {
+                println!("    <{}>  {state}", r.address);
+            } else {
+                println!("    <{}>  {state}: {}", r.address, r.last_reply);
+            }
+        }
+    }
+    println!("{} message(s) in the queue", entries.len());
+    Ok(())
+}

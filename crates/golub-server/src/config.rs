@@ -1,0 +1,312 @@
+//! Configuration: a TOML file whose every key has a safe default, so that an absent file
+//! is a working server on 127.0.0.1. Unknown keys are errors (a typo must not silently
+//! fall back to a default).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The name this server greets with and writes into `Received:`.
+    pub hostname: String,
+    /// Where the database and large bodies live.
+    pub data_dir: PathBuf,
+    /// Where mail for a local domain's `postmaster` goes when the domain has no such user
+    /// or alias.
+    pub postmaster: Option<String>,
+    pub listen: Listen,
+    pub limits: Limits,
+    pub smtp: Smtp,
+    pub queue: Queue,
+    pub store: StoreConfig,
+}
+
+/// Listeners, one key per protocol as IANA names them. An absent key keeps its default;
+/// an empty list turns the protocol off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub smtp: Vec<SocketAddr>,
+    pub submission: Vec<SocketAddr>,
+    pub submissions: Vec<SocketAddr>,
+    pub imap: Vec<SocketAddr>,
+    pub imaps: Vec<SocketAddr>,
+    pub pop3: Vec<SocketAddr>,
+    pub pop3s: Vec<SocketAddr>,
+}
+
+fn addrs(s: &[&str]) -> Vec<SocketAddr> {
+    s.iter().filter_map(|a| a.parse().ok()).collect()
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            smtp: addrs(&["127.0.0.1:2525"]),
+            submission: addrs(&["127.0.0.1:2587"]),
+            submissions: addrs(&["127.0.0.1:2465"]),
+            imap: addrs(&["127.0.0.1:2143"]),
+            imaps: addrs(&["127.0.0.1:2993"]),
+            pop3: addrs(&["127.0.0.1:2110"]),
+            pop3s: addrs(&["127.0.0.1:2995"]),
+        }
+    }
+}
+
+/// Protocol and resource limits (RFC 5321 §4.5.3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message accepted, in bytes (advertised as SIZE).
+    pub max_message_size: usize,
+    /// Recipients per transaction (RFC 5321 §4.5.3.1.8: at least 100).
+    pub max_recipients: usize,
+    /// Command line length including CRLF.
+    pub max_command_line: usize,
+    /// Text line length in DATA including CRLF.
+    pub max_text_line: usize,
+    /// Protocol errors a session may make before it is closed with 421.
+    pub max_errors: usize,
+    /// Seconds to wait for the next command.
+    pub command_timeout: u64,
+    /// Seconds to wait for the next block of DATA.
+    pub data_timeout: u64,
+    /// Connections open at once, all listeners together.
+    pub max_connections: usize,
+    /// Connections open at once from one client IP address.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_command_line: 512,
+            max_text_line: 1000,
+            max_errors: 10,
+            command_timeout: 300,
+            data_timeout: 180,
+            max_connections: 1000,
+            max_connections_per_ip: 50,
+        }
+    }
+}
+
+/// SMTP service options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    /// Answer VRFY with the user's name and address (off: 252, as most public servers).
+    pub vrfy: bool,
+    /// Answer EXPN with a mailing list's members.
+    pub expn: bool,
+}
+
+/// Queue and retry policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queue {
+    /// Seconds a message may stay in the queue before it is bounced.
+    pub max_lifetime: u64,
+    /// Seconds before the first retry of a deferred recipient; doubles each time.
+    pub retry_initial: u64,
+    /// The longest wait between retries, in seconds.
+    pub retry_max: u64,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            max_lifetime: 5 * 24 * 3600,
+            retry_initial: 300,
+            retry_max: 4 * 3600,
+        }
+    }
+}
+
+/// Storage options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Bodies larger than this many bytes are kept as files rather than in the database.
+    pub inline_body_limit: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            inline_body_limit: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: system_hostname(),
+            data_dir: PathBuf::from("golub-data"),
+            postmaster: None,
+            listen: Listen::default(),
+            limits: Limits::default(),
+            smtp: Smtp::default(),
+            queue: Queue::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// The machine's host name, or `localhost` when it cannot be read.
+pub fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message: message.to_string(),
+        };
+        if self.hostname.is_empty() || self.hostname.contains(char::is_whitespace) {
+            return Err(invalid("hostname", "must be a host name without spaces"));
+        }
+        let l = &self.limits;
+        if l.max_recipients < 1 {
+            return Err(invalid("limits.max_recipients", "must be at least 1"));
+        }
+        if l.max_command_line < 512 {
+            return Err(invalid(
+                "limits.max_command_line",
+                "must be at least 512 (RFC 5321 §4.5.3.1.4)",
+            ));
+        }
+        if l.max_text_line < 1000 {
+            return Err(invalid(
+                "limits.max_text_line",
+                "must be at least 1000 (RFC 5321 §4.5.3.1.6)",
+            ));
+        }
+        if l.max_message_size < 1024 {
+            return Err(invalid(
+                "limits.max_message_size",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if l.max_connections < 1 || l.max_connections_per_ip < 1 {
+            return Err(invalid("limits.max_connections", "must be at least 1"));
+        }
+        if l.command_timeout < 1 || l.data_timeout < 1 {
+            return Err(invalid(
+                "limits.command_timeout",
+                "timeouts must be at least 1 second",
+            ));
+        }
+        if let Some(p) = &self.postmaster
+            && golub_types::Mailbox::parse(p, true).is_err()
+        {
+            return Err(invalid(
+                "postmaster",
+                "must be an address like admin@example.org",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.command_timeout)
+    }
+
+    pub fn data_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.data_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen.smtp, addrs(&["127.0.0.1:2525"]));
+        assert_eq!(c.limits.max_message_size, 25 * 1024 * 1024);
+        assert_eq!(c.limits.max_recipients, 100);
+        assert_eq!(c.data_dir, PathBuf::from("golub-data"));
+    }
+
+    #[test]
+    fn absent_listen_key_keeps_its_default_and_empty_list_turns_it_off() {
+        let c = parse("[listen]\nsmtp = []\n").unwrap();
+        assert!(c.listen.smtp.is_empty());
+        assert_eq!(c.listen.pop3, addrs(&["127.0.0.1:2110"]));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = parse("[limits]\nmax_mesage_size = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_mesage_size"), "{e}");
+        let e = parse("[limits]\nmax_recipients = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limits.max_recipients"), "{e}");
+        let e = parse("[listen]\nsmtp = [\"nonsense\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml"), "{e}");
+        let e = parse("hostname = 12\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}
