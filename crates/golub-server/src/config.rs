@@ -153,12 +153,16 @@ impl Default for Queue {
 pub struct StoreConfig {
     /// Bodies larger than this many bytes are kept as files rather than in the database.
     pub inline_body_limit: usize,
+    /// A cap on the database's size in bytes; 0 means only the disk limits it. When the
+    /// cap or the disk is reached, new mail gets 452 4.3.1 and nothing accepted is lost.
+    pub max_database_size: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             inline_body_limit: 1024 * 1024,
+            max_database_size: 0,
         }
     }
 }

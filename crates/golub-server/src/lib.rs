@@ -74,6 +74,7 @@ impl Server {
             &config.data_dir,
             StoreOptions {
                 inline_body_limit: config.store.inline_body_limit,
+                max_database_size: config.store.max_database_size,
                 ..StoreOptions::default()
             },
         )

@@ -44,6 +44,9 @@ pub struct StoreOptions {
     pub inline_body_limit: usize,
     /// The most write jobs one transaction takes.
     pub max_batch: usize,
+    /// A cap on the database's size in bytes (0: none). Writes past it fail as if the
+    /// disk were full, and nothing of the failed transaction is kept.
+    pub max_database_size: u64,
 }
 
 impl Default for StoreOptions {
@@ -51,6 +54,7 @@ impl Default for StoreOptions {
         StoreOptions {
             inline_body_limit: 1024 * 1024,
             max_batch: 1024,
+            max_database_size: 0,
         }
     }
 }
@@ -101,6 +105,11 @@ impl Store {
         let conn = open_connection(&db_path, false)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         schema::migrate(&conn)?;
+        if options.max_database_size > 0 {
+            let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = (options.max_database_size / page_size.max(512) as u64).max(1) as i64;
+            conn.pragma_update(None, "max_page_count", pages)?;
+        }
         let writer = writer::Writer::start(conn, options.max_batch)?;
         Ok(Store {
             inner: Arc::new(Inner {

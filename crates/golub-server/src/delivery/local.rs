@@ -32,9 +32,17 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// Deepest alias chain followed before it counts as a loop.
 const MAX_ALIAS_DEPTH: usize = 20;
 
+/// What the delivery thread is told.
+enum Notice {
+    /// A message was committed to the queue (or got new recipients).
+    Queued(QueueId),
+    /// Finish and return.
+    Stop,
+}
+
 /// A handle to the delivery thread.
 pub struct Delivery {
-    sender: Mutex<Option<mpsc::Sender<QueueId>>>,
+    sender: Mutex<Option<mpsc::Sender<Notice>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     in_flight: Arc<InFlight>,
 }
@@ -76,13 +84,16 @@ impl Delivery {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            let _ = s.send(id);
+            let _ = s.send(Notice::Queued(id));
         }
     }
 
     /// Stops taking new work and waits until every submitted job has committed.
     pub fn shutdown(&self) {
-        self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(s) = sender {
+            let _ = s.send(Notice::Stop);
+        }
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
             let _ = t.join();
@@ -103,7 +114,7 @@ struct Runner {
     config: DeliveryConfig,
     in_flight: Arc<InFlight>,
     /// For bounces: a report queued by delivery is delivered like any message.
-    sender: mpsc::Sender<QueueId>,
+    sender: mpsc::Sender<Notice>,
 }
 
 /// A recipient after alias and list expansion.
@@ -116,14 +127,14 @@ struct Expansion {
 }
 
 impl Runner {
-    fn run(self, receiver: mpsc::Receiver<QueueId>) {
+    fn run(self, receiver: mpsc::Receiver<Notice>) {
         self.scan();
         let mut last_scan = Instant::now();
         loop {
             match receiver.recv_timeout(self.config.scan_interval) {
-                Ok(id) => self.process(id),
+                Ok(Notice::Queued(id)) => self.process(id),
+                Ok(Notice::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             if last_scan.elapsed() >= self.config.scan_interval {
                 self.scan();
@@ -299,11 +310,11 @@ impl Runner {
                     }
                     if requeue {
                         // New recipients from an expansion get their first attempt now.
-                        let _ = sender.send(id);
+                        let _ = sender.send(Notice::Queued(id));
                     }
                     for b in bounce_ids {
                         info!(queue_id = %id, bounce_id = %b, "bounce report queued");
-                        let _ = sender.send(b);
+                        let _ = sender.send(Notice::Queued(b));
                     }
                 }
                 Err(e) => warn!(queue_id = %id, error = %e, "cannot record delivery; will retry"),
