@@ -297,6 +297,22 @@ mod tests {
     }
 
     #[test]
+    fn example_file_parses_and_documents_the_defaults() {
+        let text = include_str!("../../../golub.example.toml");
+        let c = parse(text).unwrap();
+        let d = Config::default();
+        assert_eq!(c.hostname, "mx.example.org");
+        assert_eq!(c.data_dir, d.data_dir);
+        assert_eq!(c.listen.smtp, d.listen.smtp);
+        assert_eq!(c.limits.max_message_size, d.limits.max_message_size);
+        assert_eq!(c.limits.max_recipients, d.limits.max_recipients);
+        assert_eq!(c.limits.command_timeout, d.limits.command_timeout);
+        assert_eq!(c.limits.max_connections_per_ip, d.limits.max_connections_per_ip);
+        assert_eq!(c.queue.max_lifetime, d.queue.max_lifetime);
+        assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let e = parse("[limits]\nmax_mesage_size = 10\n")
             .unwrap_err()
