@@ -27,16 +27,16 @@ use tracing::info;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot open the store in {dir}: {source}")]
+    #[error("cannot open the store in {dir}: {cause}")]
     Store {
         dir: std::path::PathBuf,
-        source: golub_store::Error,
+        cause: golub_store::Error,
     },
-    #[error("cannot listen on {addr} ({proto}): {source}")]
+    #[error("cannot listen on {addr} ({proto}): {cause}")]
     Listen {
         addr: SocketAddr,
         proto: &'static str,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot start the delivery thread: {0}")]
     Delivery(std::io::Error),
@@ -78,9 +78,9 @@ impl Server {
                 ..StoreOptions::default()
             },
         )
-        .map_err(|source| Error::Store {
+        .map_err(|cause| Error::Store {
             dir: config.data_dir.clone(),
-            source,
+            cause,
         })?;
         let delivery = Delivery::start(
             store.clone(),
@@ -116,10 +116,10 @@ impl Server {
         for addr in &config.listen.smtp {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| Error::Listen {
+                .map_err(|cause| Error::Listen {
                     addr: *addr,
                     proto: "smtp",
-                    source,
+                    cause,
                 })?;
             listeners.push(l);
         }
@@ -134,10 +134,10 @@ impl Server {
         let mut tasks = JoinSet::new();
         let mut smtp_addrs = Vec::new();
         for l in listeners {
-            let addr = l.local_addr().map_err(|source| Error::Listen {
+            let addr = l.local_addr().map_err(|cause| Error::Listen {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 proto: "smtp",
-                source,
+                cause,
             })?;
             info!(proto = "smtp", addr = %addr, "listening");
             smtp_addrs.push(addr);
