@@ -307,7 +307,10 @@ mod tests {
         assert_eq!(c.limits.max_message_size, d.limits.max_message_size);
         assert_eq!(c.limits.max_recipients, d.limits.max_recipients);
         assert_eq!(c.limits.command_timeout, d.limits.command_timeout);
-        assert_eq!(c.limits.max_connections_per_ip, d.limits.max_connections_per_ip);
+        assert_eq!(
+            c.limits.max_connections_per_ip,
+            d.limits.max_connections_per_ip
+        );
         assert_eq!(c.queue.max_lifetime, d.queue.max_lifetime);
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
     }
