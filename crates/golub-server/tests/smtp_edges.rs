@@ -403,3 +403,62 @@ async fn shutdown_tells_open_sessions_421() {
     assert!(c.is_closed().await);
     stop.await.unwrap();
 }
+
+#[tokio::test]
+async fn large_bodies_are_kept_as_files_and_arrive_whole() {
+    let t = TestServer::start_with(|c| c.store.inline_body_limit = 8 * 1024).await;
+    let mut c = greeted(&t).await;
+    let body = format!(
+        "Subject: large\r\n\r\n{}",
+        vec!["L".repeat(76); 1000].join("\r\n")
+    );
+    assert!(
+        send_one(&mut c, "carol@remote.example", "alice@example.org", &body)
+            .await
+            .starts_with("250")
+    );
+    let a = t.wait_for_inbox("alice@example.org", 1).await;
+    assert!(a[0].ends_with(format!("{body}\r\n").as_bytes()));
+    let files: i64 = t
+        .store()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM blobs WHERE path IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(files, 1);
+}
+
+#[tokio::test]
+async fn utf8_addresses_need_smtputf8_and_are_traced_as_utf8smtp() {
+    let t = TestServer::start().await;
+    t.store()
+        .add_alias("jörg@example.org", &["alice@example.org".into()])
+        .unwrap();
+    let mut c = greeted(&t).await;
+    assert!(
+        c.cmd("MAIL FROM:<müller@remote.example>")
+            .await
+            .starts_with("553 5.6.7")
+    );
+    assert!(
+        c.cmd("MAIL FROM:<müller@remote.example> SMTPUTF8")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd("RCPT TO:<jörg@example.org>").await.starts_with("250"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send("Subject: grüße\r\n\r\nhallo\r\n.\r\n".as_bytes())
+        .await;
+    assert_eq!(c.code().await, Some(250));
+    let a = t.wait_for_inbox("alice@example.org", 1).await;
+    let text = String::from_utf8(a[0].clone()).unwrap();
+    assert!(text.contains(" with UTF8SMTP id "), "{text}");
+    assert!(
+        text.contains("Return-Path: <müller@remote.example>"),
+        "{text}"
+    );
+}
