@@ -6,6 +6,7 @@
 //! reject a sender, a recipient, a message) and arms its timer.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod base64;
 pub mod body;
 pub mod codec;
 pub mod error;

@@ -8,7 +8,12 @@
 //! - `! config key[=value] ...` before anything else: `vrfy`, `expn`, `hostname=`,
 //!   `max_message_size=`, `max_recipients=`, `max_command_line=`, `max_text_line=`,
 //!   `max_errors=`, `command_timeout=` and `data_timeout=` (seconds), `ehlo=KEYWORD`
-//!   (`_` stands for a space).
+//!   (`_` stands for a space), `starttls`, `tls_active`, `auth` (PLAIN and LOGIN) or
+//!   `auth=MECH,MECH`, `auth_without_tls`, `auth_required`.
+//! - `! tls` completes the TLS handshake (`tls_established`) after `StartTlsRequested`;
+//!   `! is_tls true|false` checks `is_tls`.
+//! - `! authenticated NAME|none` checks `authenticated`; `! attempt MECH AUTHZID AUTHCID`
+//!   checks the last `AuthAttempted` (`-` for an empty field).
 //! - `! advance N` moves the clock N seconds on and calls `handle_timeout`.
 //! - `! closed` / `! open` check `is_closed`; `! shutdown` calls `shutdown`.
 //! - `! messages N` checks how many messages were accepted so far; `! body text` (escaped),
@@ -18,6 +23,8 @@
 //! The driver accepts every MAIL except from local part "blocked" (550 5.7.1), refuses RCPT
 //! to local part "unknown" (550 5.1.1), accepts every message as queue id 0x42 unless its
 //! body holds "X-Reject: yes" (554 5.7.1), and answers VRFY and EXPN with fixed replies.
+//! AUTH succeeds for authcid "alice@example.org" with password "secret"; anything else
+//! gets 535 5.7.8.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -40,6 +47,10 @@ struct Runner {
     now: Instant,
     output: VecDeque<String>,
     messages: Vec<Received>,
+    /// `StartTlsRequested` seen and not yet answered by `! tls`.
+    tls_requested: bool,
+    /// The last `AuthAttempted`: mechanism, authzid, authcid.
+    attempt: Option<[String; 3]>,
 }
 
 fn unescape(text: &str) -> Result<Vec<u8>, String> {
@@ -77,6 +88,8 @@ impl Runner {
             now: Instant::now(),
             output: VecDeque::new(),
             messages: Vec::new(),
+            tls_requested: false,
+            attempt: None,
         }
     }
 
@@ -104,6 +117,14 @@ impl Runner {
                 "command_timeout" => c.command_timeout = Duration::from_secs(num()?),
                 "data_timeout" => c.data_timeout = Duration::from_secs(num()?),
                 "ehlo" => c.extra_ehlo.push(value.replace('_', " ")),
+                "starttls" => c.starttls_available = true,
+                "tls_active" => c.tls_active = true,
+                "auth" if value.is_empty() => {
+                    c.auth_mechanisms = vec!["PLAIN".into(), "LOGIN".into()];
+                }
+                "auth" => c.auth_mechanisms = value.split(',').map(str::to_string).collect(),
+                "auth_without_tls" => c.auth_without_tls = true,
+                "auth_required" => c.auth_required = true,
                 _ => return Err(format!("unknown config {word}")),
             }
         }
@@ -176,6 +197,25 @@ impl Runner {
                         });
                         s.accept_message(QueueId(0x42));
                     }
+                }
+                Event::StartTlsRequested => self.tls_requested = true,
+                Event::AuthAttempted {
+                    mechanism,
+                    authzid,
+                    authcid,
+                    password,
+                } => {
+                    assert!(!format!("{password:?}").contains(password.expose().as_str()));
+                    if authcid == "alice@example.org" && password.expose() == "secret" {
+                        s.auth_succeeded();
+                    } else {
+                        s.reject(Reply::new(
+                            535,
+                            EnhancedCode(5, 7, 8),
+                            "authentication credentials invalid",
+                        ));
+                    }
+                    self.attempt = Some([mechanism, authzid, authcid]);
                 }
             }
         }
@@ -255,6 +295,42 @@ impl Runner {
             "shutdown" => {
                 self.session().shutdown();
                 self.collect();
+            }
+            "tls" => {
+                if !std::mem::take(&mut self.tls_requested) {
+                    return Err("no StartTlsRequested event to answer".into());
+                }
+                let now = self.now;
+                self.session().tls_established(now);
+                self.collect();
+            }
+            "is_tls" => {
+                let tls = self.session().is_tls();
+                if tls.to_string() != arg {
+                    return Err(format!("is_tls() is {tls}"));
+                }
+            }
+            "authenticated" => {
+                let got = self.session().authenticated().unwrap_or("none").to_string();
+                if got != arg {
+                    return Err(format!("authenticated() is {got}"));
+                }
+            }
+            "attempt" => {
+                let want: Vec<String> = arg
+                    .split(' ')
+                    .map(|w| {
+                        if w == "-" {
+                            String::new()
+                        } else {
+                            w.to_string()
+                        }
+                    })
+                    .collect();
+                match &self.attempt {
+                    Some(got) if got[..] == want[..] => {}
+                    got => return Err(format!("last auth attempt was {got:?}")),
+                }
             }
             "messages" => {
                 let n: usize = arg.parse().map_err(|_| "bad count")?;

@@ -32,12 +32,14 @@ pub struct MailParams {
     pub body: Option<BodyType>,
     /// `SMTPUTF8` (RFC 6531 §3.4).
     pub smtputf8: bool,
+    /// `AUTH=<>` or `AUTH=xtext` (RFC 4954 §5), as sent; the session ignores it.
+    pub auth: Option<String>,
 }
 
 impl MailParams {
     /// True when any parameter was given (they need EHLO, RFC 5321 §4.1.1.11).
     pub fn any(&self) -> bool {
-        self.size.is_some() || self.body.is_some() || self.smtputf8
+        self.size.is_some() || self.body.is_some() || self.smtputf8 || self.auth.is_some()
     }
 }
 
@@ -75,6 +77,14 @@ pub enum Command {
     },
     Expn {
         list: String,
+    },
+    /// `STARTTLS` (RFC 3207 §4).
+    StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954 §4); the response is still base64,
+    /// `=` for an empty one.
+    Auth {
+        mechanism: String,
+        initial_response: Option<String>,
     },
 }
 
@@ -117,6 +127,9 @@ impl Command {
         if is("BDAT") {
             return parse_bdat(args.unwrap_or(""));
         }
+        if is("AUTH") {
+            return parse_auth(args.unwrap_or(""));
+        }
         let no_args = |cmd: Command| match args {
             None => Ok(cmd),
             Some(_) => Err(Error::Syntax("no arguments allowed")),
@@ -133,6 +146,9 @@ impl Command {
             no_args(Command::Rset)
         } else if is("QUIT") {
             no_args(Command::Quit)
+        } else if is("STARTTLS") {
+            // RFC 3207 §4: "STARTTLS" with no parameters; 501 otherwise.
+            no_args(Command::StartTls)
         } else if is("NOOP") {
             // RFC 5321 §4.1.1.9: NOOP may carry a string, which is ignored.
             Ok(Command::Noop)
@@ -233,6 +249,15 @@ fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
                 return Err(Error::Syntax("smtputf8 takes no value"));
             }
             p.smtputf8 = true;
+        } else if is("AUTH") {
+            let v = value.ok_or(Error::Syntax("auth needs a value"))?;
+            if p.auth.is_some() {
+                return Err(Error::Syntax("auth given twice"));
+            }
+            if v != "<>" && !is_xtext(v) {
+                return Err(Error::Syntax("bad auth value"));
+            }
+            p.auth = Some(v.to_string());
         } else {
             return Err(Error::UnknownParameter(key.to_string()));
         }
@@ -242,6 +267,56 @@ fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
         kind,
         reverse_path,
         params: p,
+    })
+}
+
+/// RFC 3461 §4: `xtext = *( xchar / hexchar )`, where xchar is printable ASCII but "+"
+/// and "=", and hexchar is "+" and two upper-case hex digits. Here at least one.
+fn is_xtext(v: &str) -> bool {
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                let hex =
+                    |c: Option<&u8>| c.is_some_and(|c| matches!(c, b'0'..=b'9' | b'A'..=b'F'));
+                if !(hex(b.get(i + 1)) && hex(b.get(i + 2))) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'!'..=b'~' if b[i] != b'=' => i += 1,
+            _ => return false,
+        }
+    }
+    !b.is_empty()
+}
+
+/// `AUTH mechanism [initial-response]` (RFC 4954 §4). The mechanism name is at most 20
+/// upper-case letters, digits, "-" and "_" (RFC 4422 §3.1); we take it case-insensitively.
+fn parse_auth(args: &str) -> Result<Command, Error> {
+    let mut words = args.split(' ');
+    let mechanism = words
+        .next()
+        .filter(|m| {
+            !m.is_empty()
+                && m.len() <= 20
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or(Error::Syntax("auth needs a mechanism"))?
+        .to_ascii_uppercase();
+    let initial_response = match words.next() {
+        None => None,
+        Some("") => return Err(Error::Syntax("expected one space before the response")),
+        Some(r) => Some(r.to_string()),
+    };
+    if words.next().is_some() {
+        return Err(Error::Syntax("too many arguments to auth"));
+    }
+    Ok(Command::Auth {
+        mechanism,
+        initial_response,
     })
 }
 
@@ -408,13 +483,7 @@ mod tests {
 
     #[test]
     fn unknown_verbs_are_unknown() {
-        for line in [
-            &b"FOO"[..],
-            b"",
-            b"MAILFROM:<a@b.example>",
-            b"STARTTLS",
-            b"\xc3\xa9",
-        ] {
+        for line in [&b"FOO"[..], b"", b"MAILFROM:<a@b.example>", b"\xc3\xa9"] {
             assert_eq!(parse(line), Err(Error::UnknownCommand));
         }
     }
@@ -448,6 +517,7 @@ mod tests {
                 size: Some(100),
                 body: Some(BodyType::EightBitMime),
                 smtputf8: true,
+                auth: None,
             }
         );
         let huge = parse(b"MAIL FROM:<a@b.example> SIZE=99999999999999999999").unwrap();
@@ -522,5 +592,78 @@ mod tests {
             panic!("rcpt did not parse");
         };
         assert_eq!(forward_path.to_string(), "<Joe@c.example>");
+    }
+
+    #[test]
+    fn starttls_and_auth_parse() {
+        assert_eq!(parse(b"STARTTLS"), Ok(Command::StartTls));
+        assert_eq!(parse(b"starttls "), Ok(Command::StartTls));
+        assert!(matches!(parse(b"STARTTLS now"), Err(Error::Syntax(_))));
+        assert_eq!(
+            parse(b"auth plain"),
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial_response: None
+            })
+        );
+        assert_eq!(
+            parse(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial_response: Some("AGFsaWNlAHNlY3JldA==".into())
+            })
+        );
+        assert_eq!(
+            parse(b"AUTH SCRAM-SHA-256 ="),
+            Ok(Command::Auth {
+                mechanism: "SCRAM-SHA-256".into(),
+                initial_response: Some("=".into())
+            })
+        );
+        for line in [
+            &b"AUTH"[..],
+            b"AUTH ",
+            b"AUTH PL@IN",
+            b"AUTH ABCDEFGHIJKLMNOPQRSTU",
+            b"AUTH PLAIN  AGFs",
+            b"AUTH PLAIN AGFs more",
+        ] {
+            assert!(
+                matches!(parse(line), Err(Error::Syntax(_))),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn mail_auth_parameter_takes_xtext_or_empty() {
+        let auth = |line: &[u8]| match parse(line) {
+            Ok(Command::Mail { params, .. }) => Ok(params.auth),
+            Ok(other) => panic!("not mail: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            auth(b"MAIL FROM:<a@b.example> AUTH=<>"),
+            Ok(Some("<>".into()))
+        );
+        assert_eq!(
+            auth(b"MAIL FROM:<a@b.example> auth=e+3Dmc2@b.example"),
+            Ok(Some("e+3Dmc2@b.example".into()))
+        );
+        for line in [
+            &b"MAIL FROM:<a@b.example> AUTH"[..],
+            b"MAIL FROM:<a@b.example> AUTH=",
+            b"MAIL FROM:<a@b.example> AUTH=a+3d",
+            b"MAIL FROM:<a@b.example> AUTH=a+3",
+            b"MAIL FROM:<a@b.example> AUTH=a=b",
+            b"MAIL FROM:<a@b.example> AUTH=<> AUTH=<>",
+        ] {
+            assert!(
+                matches!(parse(line), Err(Error::Syntax(_))),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }

@@ -45,17 +45,32 @@ impl Session {
             Command::Expn { list } => {
                 self.verify(self.config.expn_enabled, Event::Expn { list });
             }
+            Command::StartTls => self.starttls(),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(&mechanism, initial_response),
         }
     }
 
-    /// HELO/EHLO: RFC 5321 §4.1.4 says it resets the state like RSET.
+    /// HELO/EHLO: RFC 5321 §4.1.4 says it resets the state like RSET. A successful AUTH
+    /// stays: RFC 4954 §4 refuses any further AUTH, so it lasts the session (or until
+    /// STARTTLS resets the session).
     fn hello(&mut self, name: String, extended: bool) {
         self.transaction = None;
-        let c = &self.config;
         let r = if extended {
-            reply::ehlo(&c.hostname, &name, c.max_message_size, &c.extra_ehlo)
+            let mut keywords = Vec::new();
+            if self.starttls_offered() {
+                keywords.push("STARTTLS".to_string());
+            }
+            if self.auth_offered() {
+                keywords.push(self.auth_keyword());
+            }
+            let c = &self.config;
+            keywords.extend(c.extra_ehlo.iter().cloned());
+            reply::ehlo(&c.hostname, &name, c.max_message_size, &keywords)
         } else {
-            reply::helo(&c.hostname)
+            reply::helo(&self.config.hostname)
         };
         self.greeting = Some(Greeting {
             name: name.clone(),
@@ -75,6 +90,13 @@ impl Session {
         // RFC 5321 §4.1.1.11: parameters only for extensions announced by EHLO.
         if params.any() && !greeting.extended {
             return self.send(reply::params_need_ehlo());
+        }
+        if params.auth.is_some() && !self.auth_offered() {
+            return self.send(reply::unknown_parameter());
+        }
+        // RFC 4954 §6, RFC 6409 §4.3: submission wants AUTH before MAIL.
+        if self.config.auth_required && self.authenticated.is_none() {
+            return self.send(reply::auth_required());
         }
         // RFC 1870 §6.1: refuse a declared size over the limit at once.
         if params

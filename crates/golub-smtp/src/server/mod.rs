@@ -10,15 +10,22 @@
 //! an event needs a decision, processing stops until the decision arrives, so replies are
 //! never reordered. Input received meanwhile is buffered; a driver keeps memory bounded by
 //! not reading while [`Session::wants_decision`] is true.
+//!
+//! STARTTLS (RFC 3207) is a handoff: after [`Event::StartTlsRequested`] the session takes no
+//! input until the driver has done the handshake and called [`Session::tls_established`].
+//! AUTH (RFC 4954) runs its SASL exchange here and asks the driver to check the
+//! credentials with [`Event::AuthAttempted`].
 
+mod auth;
 mod commands;
 mod reply;
+mod tls;
 
 use std::collections::VecDeque;
 use std::mem;
 use std::time::{Duration, Instant};
 
-use golub_types::{Envelope, ForwardPath, QueueId, Reply, ReversePath};
+use golub_types::{Envelope, ForwardPath, QueueId, Reply, ReversePath, Secret};
 
 use crate::body::{ChunkDecoder, DataDecoder};
 use crate::error::Error;
@@ -48,8 +55,19 @@ pub struct SessionConfig {
     pub vrfy_enabled: bool,
     /// EXPN asks the driver (an event) instead of answering 252.
     pub expn_enabled: bool,
-    /// EHLO keywords the driver offers on top of ours (STARTTLS, AUTH ...).
+    /// EHLO keywords the driver offers on top of ours.
     pub extra_ehlo: Vec<String>,
+    /// Offer and accept STARTTLS (RFC 3207) while the connection is not TLS yet.
+    pub starttls_available: bool,
+    /// The connection is TLS from the start (implicit TLS, RFC 8314 §3.3, port 465).
+    pub tls_active: bool,
+    /// SASL mechanisms to offer with AUTH (RFC 4954): "PLAIN" (RFC 4616) and "LOGIN" are
+    /// implemented, others are left out. Empty: no AUTH at all.
+    pub auth_mechanisms: Vec<String>,
+    /// Offer AUTH on a plaintext connection too; passwords then cross in the clear.
+    pub auth_without_tls: bool,
+    /// MAIL before a successful AUTH gets 530 5.7.0 (submission, RFC 6409 §4.3).
+    pub auth_required: bool,
 }
 
 impl Default for SessionConfig {
@@ -66,6 +84,11 @@ impl Default for SessionConfig {
             vrfy_enabled: false,
             expn_enabled: false,
             extra_ehlo: Vec::new(),
+            starttls_available: false,
+            tls_active: false,
+            auth_mechanisms: Vec::new(),
+            auth_without_tls: false,
+            auth_required: false,
         }
     }
 }
@@ -92,13 +115,27 @@ pub enum Event {
     /// A whole message arrived within limits (DATA, or BDAT ... LAST).
     ///
     /// `body` is dot-unstuffed with CRLF line ends as received, without the final ".CRLF".
-    /// `protocol` is "SMTP", "ESMTP" or "UTF8SMTP" for the Received header (RFC 3848,
-    /// RFC 6531 §4.3). Decision: `accept_message(queue_id)` or `reject(reply)`.
+    /// `protocol` is the Received header's "with" (RFC 3848, RFC 6531 §3.7.3): "SMTP"
+    /// after HELO; after EHLO "ESMTP" or "UTF8SMTP", with "S" for TLS, "A" for AUTH or
+    /// "SA" for both appended. Decision: `accept_message(queue_id)` or `reject(reply)`.
     MessageReceived {
         envelope: Envelope,
         body: Vec<u8>,
         helo: String,
         protocol: &'static str,
+    },
+    /// STARTTLS accepted (RFC 3207): "220 2.0.0 ready to start TLS" is queued and no input
+    /// is processed any more. The driver writes out the output, does the TLS handshake and
+    /// calls `tls_established(now)`; if the handshake fails, it closes the connection.
+    StartTlsRequested,
+    /// The client sent credentials with AUTH (RFC 4954). `authzid` is empty when the client
+    /// gave none (always for LOGIN). Decision: `auth_succeeded()` (235 2.7.0) or
+    /// `reject(reply)`, e.g. 535 5.7.8 for bad credentials.
+    AuthAttempted {
+        mechanism: String,
+        authzid: String,
+        authcid: String,
+        password: Secret<String>,
     },
 }
 
@@ -130,15 +167,20 @@ enum Pending {
     Rcpt(ForwardPath),
     Verify,
     Message,
+    /// AUTH credentials, for this authentication identity.
+    Auth {
+        authcid: String,
+    },
 }
 
 /// What the next input octets are.
 #[derive(Debug)]
 enum Phase {
-    Command {
-        /// Discarding the rest of an over-long line up to its LF.
-        skipping: bool,
-    },
+    Command,
+    /// A SASL response line of an AUTH exchange (RFC 4954 §4).
+    Sasl(auth::Exchange),
+    /// STARTTLS was accepted; input is dropped until the handshake is done.
+    Tls,
     Data(DataDecoder),
     Chunk {
         decoder: ChunkDecoder,
@@ -167,9 +209,15 @@ pub struct Session {
     output: Vec<u8>,
     events: VecDeque<Event>,
     phase: Phase,
+    /// Discarding the rest of an over-long line up to its LF.
+    skipping: bool,
     pending: Option<Pending>,
     greeting: Option<Greeting>,
     transaction: Option<Transaction>,
+    /// The connection is TLS (implicit, or after STARTTLS).
+    tls: bool,
+    /// The authentication identity after a successful AUTH.
+    authenticated: Option<String>,
     errors: usize,
     /// The last time the driver told us; decisions carry none.
     now: Option<Instant>,
@@ -198,15 +246,18 @@ impl Session {
 
     fn blank(config: SessionConfig, now: Option<Instant>) -> Self {
         Session {
+            tls: config.tls_active,
             config,
             input: Vec::new(),
             start: 0,
             output: Vec::new(),
             events: VecDeque::new(),
-            phase: Phase::Command { skipping: false },
+            phase: Phase::Command,
+            skipping: false,
             pending: None,
             greeting: None,
             transaction: None,
+            authenticated: None,
             errors: 0,
             now,
             deadline: None,
@@ -215,8 +266,10 @@ impl Session {
     }
 
     /// Buffers received octets and processes them as far as possible.
+    /// Between STARTTLS and [`tls_established`](Self::tls_established) the octets are
+    /// dropped: they were sent before the handshake (RFC 3207 §4.2).
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
-        if self.closed {
+        if self.closed || matches!(self.phase, Phase::Tls) {
             return;
         }
         self.now = Some(now);
@@ -246,7 +299,7 @@ impl Session {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout); none while a decision is
-    /// pending or once closed.
+    /// pending, while waiting for the TLS handshake, or once closed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
     }
@@ -339,7 +392,13 @@ impl Session {
     fn process(&mut self) {
         while !self.closed && self.pending.is_none() {
             let progressed = match self.phase {
-                Phase::Command { .. } => self.read_command(),
+                Phase::Command => self.read_command(),
+                Phase::Sasl(_) => self.read_sasl(),
+                Phase::Tls => {
+                    // RFC 3207 §4.2, CVE-2011-0411: what follows STARTTLS is plaintext.
+                    self.start = self.input.len();
+                    false
+                }
                 Phase::Data(_) => self.read_data(),
                 Phase::Chunk { .. } => self.read_chunk(),
             };
@@ -357,35 +416,49 @@ impl Session {
     }
 
     fn arm_deadline(&mut self) {
-        self.deadline = match (self.now, self.closed || self.pending.is_some()) {
-            (Some(now), false) => Some(
-                now + match self.phase {
-                    Phase::Command { .. } => self.config.command_timeout,
-                    Phase::Data(_) | Phase::Chunk { .. } => self.config.data_timeout,
-                },
-            ),
+        let timeout = match self.phase {
+            Phase::Command | Phase::Sasl(_) => Some(self.config.command_timeout),
+            Phase::Data(_) | Phase::Chunk { .. } => Some(self.config.data_timeout),
+            // The driver times the handshake.
+            Phase::Tls => None,
+        };
+        self.deadline = match (self.now, timeout, self.closed || self.pending.is_some()) {
+            (Some(now), Some(timeout), false) => Some(now + timeout),
             _ => None,
         };
     }
 
     /// Frames one command line and handles it; false when no whole line is buffered.
     fn read_command(&mut self) -> bool {
-        let Phase::Command { skipping } = &mut self.phase else {
-            return false;
-        };
+        match self.take_line(self.config.max_command_line) {
+            None => false,
+            Some(Ok(line)) => {
+                self.handle_line(&line);
+                true
+            }
+            Some(Err(e)) => {
+                self.send(reply::reply_for(&e));
+                true
+            }
+        }
+    }
+
+    /// Takes one line of at most `max` octets with its CRLF off the buffered input, or
+    /// none when no whole line is buffered yet.
+    fn take_line(&mut self, max: usize) -> Option<Result<String, Error>> {
         let buffered = &self.input[self.start..];
         let Some(lf) = buffered.iter().position(|&b| b == b'\n') else {
             // RFC 5321 §4.5.3.1.4: frame before parsing, under the cap.
-            if *skipping || buffered.len() >= self.config.max_command_line {
-                *skipping = true;
+            if self.skipping || buffered.len() >= max {
+                self.skipping = true;
                 self.start = self.input.len();
             }
-            return false;
+            return None;
         };
-        let was_skipping = mem::replace(skipping, false);
+        let was_skipping = mem::replace(&mut self.skipping, false);
         let line = &buffered[..lf];
         self.start += lf + 1;
-        let parsed = if was_skipping || lf + 1 > self.config.max_command_line {
+        Some(if was_skipping || lf + 1 > max {
             Err(Error::LineTooLong)
         } else {
             // RFC 5321 §2.3.8: lines end in CRLF; CR and LF appear nowhere else.
@@ -395,12 +468,7 @@ impl Session {
                     .map(str::to_string),
                 _ => Err(Error::BareLineEnding),
             }
-        };
-        match parsed {
-            Ok(line) => self.handle_line(&line),
-            Err(e) => self.send(reply::reply_for(&e)),
-        }
-        true
+        })
     }
 
     /// Feeds buffered input to the DATA decoder; false when it needs more.
@@ -414,9 +482,7 @@ impl Session {
             return false;
         };
         self.start += n;
-        let Phase::Data(decoder) =
-            mem::replace(&mut self.phase, Phase::Command { skipping: false })
-        else {
+        let Phase::Data(decoder) = mem::replace(&mut self.phase, Phase::Command) else {
             return false;
         };
         match decoder.finish() {
@@ -452,7 +518,7 @@ impl Session {
             last,
             refusal,
             ..
-        } = mem::replace(&mut self.phase, Phase::Command { skipping: false })
+        } = mem::replace(&mut self.phase, Phase::Command)
         else {
             return false;
         };
@@ -482,11 +548,12 @@ impl Session {
             return;
         };
         let extended = self.greeting.as_ref().is_some_and(|g| g.extended);
-        let protocol = match (tx.smtputf8, extended) {
-            (true, _) => "UTF8SMTP",
-            (false, true) => "ESMTP",
-            (false, false) => "SMTP",
-        };
+        let protocol = protocol(
+            extended,
+            tx.smtputf8,
+            self.tls,
+            self.authenticated.is_some(),
+        );
         let envelope = Envelope {
             reverse_path: tx.reverse_path.clone(),
             forward_paths: tx.forward_paths.clone(),
@@ -525,6 +592,24 @@ impl Session {
         self.deadline = None;
         self.input = Vec::new();
         self.start = 0;
+    }
+}
+
+/// The Received header's "with" keyword (RFC 3848 §2, RFC 6531 §3.7.3).
+fn protocol(extended: bool, smtputf8: bool, tls: bool, authenticated: bool) -> &'static str {
+    if !extended {
+        // RFC 3848 defines no SMTPS or SMTPA: HELO is plain SMTP.
+        return "SMTP";
+    }
+    match (smtputf8, tls, authenticated) {
+        (false, false, false) => "ESMTP",
+        (false, true, false) => "ESMTPS",
+        (false, false, true) => "ESMTPA",
+        (false, true, true) => "ESMTPSA",
+        (true, false, false) => "UTF8SMTP",
+        (true, true, false) => "UTF8SMTPS",
+        (true, false, true) => "UTF8SMTPA",
+        (true, true, true) => "UTF8SMTPSA",
     }
 }
 

@@ -118,6 +118,11 @@ pub(crate) fn params_need_ehlo() -> Reply {
     reply(555, (5, 5, 4), "parameters need ehlo")
 }
 
+/// RFC 5321 §4.1.1.11: a parameter of an extension we did not announce.
+pub(crate) fn unknown_parameter() -> Reply {
+    reply_for(&Error::UnknownParameter(String::new()))
+}
+
 pub(crate) fn too_large() -> Reply {
     reply(552, (5, 3, 4), "message size exceeds fixed limit")
 }
@@ -138,6 +143,94 @@ pub(crate) fn cannot_verify() -> Reply {
         (2, 5, 0),
         "cannot verify, but will accept the message and attempt delivery",
     )
+}
+
+/// RFC 4954 §6: MAIL before AUTH where AUTH is required (submission, RFC 6409).
+pub(crate) fn auth_required() -> Reply {
+    reply(530, (5, 7, 0), "authentication required")
+}
+
+/// RFC 3207 §4: the client starts the TLS handshake after this.
+pub(crate) fn ready_to_start_tls() -> Reply {
+    reply(220, (2, 0, 0), "ready to start TLS")
+}
+
+/// STARTTLS where we never offer it.
+pub(crate) fn tls_not_available() -> Reply {
+    reply(502, (5, 5, 1), "starttls not available")
+}
+
+pub(crate) fn already_tls() -> Reply {
+    reply(503, (5, 5, 1), "tls already active")
+}
+
+pub(crate) fn starttls_in_transaction() -> Reply {
+    reply(
+        503,
+        (5, 5, 1),
+        "starttls not allowed during a mail transaction",
+    )
+}
+
+/// AUTH where no mechanism is configured.
+pub(crate) fn auth_not_enabled() -> Reply {
+    reply(502, (5, 5, 1), "authentication not enabled")
+}
+
+/// RFC 4954 §4: AUTH is an ESMTP extension, announced only by EHLO.
+pub(crate) fn auth_needs_ehlo() -> Reply {
+    reply(503, (5, 5, 1), "send ehlo first")
+}
+
+/// RFC 4954 §4: a second AUTH after success gets 503.
+pub(crate) fn already_authenticated() -> Reply {
+    reply(503, (5, 5, 1), "already authenticated")
+}
+
+/// RFC 4954 §4: no AUTH during a mail transaction.
+pub(crate) fn auth_in_transaction() -> Reply {
+    reply(503, (5, 5, 1), "auth not allowed during a mail transaction")
+}
+
+/// RFC 4954 §6: the mechanism needs an encrypted connection.
+pub(crate) fn encryption_required() -> Reply {
+    reply(
+        538,
+        (5, 7, 11),
+        "encryption required for requested authentication mechanism",
+    )
+}
+
+/// RFC 4954 §4: a mechanism we do not offer.
+pub(crate) fn unknown_mechanism() -> Reply {
+    reply(504, (5, 5, 4), "unrecognized authentication type")
+}
+
+/// A server challenge, already base64 (RFC 4954 §4); no enhanced code on 334.
+pub(crate) fn sasl_challenge(base64: &str) -> Reply {
+    Reply::plain(334, vec![base64.to_string()])
+}
+
+/// RFC 4954 §4: the client's "*" ends the exchange with 501.
+pub(crate) fn auth_cancelled() -> Reply {
+    reply(501, (5, 0, 0), "authentication cancelled")
+}
+
+pub(crate) fn bad_base64() -> Reply {
+    reply(501, (5, 5, 2), "cannot decode base64 response")
+}
+
+pub(crate) fn bad_sasl_response() -> Reply {
+    reply(501, (5, 5, 2), "malformed authentication response")
+}
+
+/// RFC 4954 §4 allows 12288 octets per response line; RFC 3463 5.5.6 is "syntax error".
+pub(crate) fn sasl_line_too_long() -> Reply {
+    reply(500, (5, 5, 6), "authentication exchange line is too long")
+}
+
+pub(crate) fn auth_succeeded() -> Reply {
+    reply(235, (2, 7, 0), "authentication succeeded")
 }
 
 pub(crate) fn too_many_errors(hostname: &str) -> Reply {
@@ -179,6 +272,14 @@ const HELP_TOPICS: &[(&str, &str)] = &[
     ("NOOP", "NOOP: do nothing"),
     ("QUIT", "QUIT: close the connection"),
     ("HELP", "HELP [command]: this text"),
+    (
+        "STARTTLS",
+        "STARTTLS: start TLS on this connection, if the server offers it",
+    ),
+    (
+        "AUTH",
+        "AUTH <mechanism> [initial-response]: authenticate, if the server offers it",
+    ),
     (
         "VRFY",
         "VRFY <user>: verify a mailbox, if the server allows it",

@@ -34,6 +34,8 @@ fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
                 messages.push((envelope, body));
                 s.accept_message(QueueId(7));
             }
+            Event::StartTlsRequested => {}
+            Event::AuthAttempted { .. } => s.auth_succeeded(),
         }
     }
     messages
