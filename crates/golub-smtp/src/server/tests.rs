@@ -34,7 +34,10 @@ fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
                 messages.push((envelope, body));
                 s.accept_message(QueueId(7));
             }
-            Event::StartTlsRequested => {}
+            Event::StartTlsRequested => {
+                let now = s.now.unwrap_or_else(Instant::now);
+                s.tls_established(now);
+            }
             Event::AuthAttempted { .. } => s.auth_succeeded(),
         }
     }
@@ -238,6 +241,13 @@ fn random_input_never_panics_and_replies_stay_whole() {
         b"x",
         b"\xff",
         b"\xc3",
+        b"STARTTLS\r\n",
+        b"AUTH PLAIN\r\n",
+        b"AUTH LOGIN\r\n",
+        b"AUTH PLAIN AGEAYg==\r\n",
+        b"AGEAYg==\r\n",
+        b"*\r\n",
+        b"MAIL FROM:<> AUTH=<>\r\n",
         b"QUIT\r\n",
     ];
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
@@ -250,6 +260,15 @@ fn random_input_never_panics_and_replies_stay_whole() {
             max_text_line: 20,
             max_errors: 5,
             vrfy_enabled: round % 2 == 0,
+            starttls_available: round % 3 != 0,
+            tls_active: round % 5 == 0,
+            auth_mechanisms: if round % 4 == 0 {
+                Vec::new()
+            } else {
+                vec!["PLAIN".into(), "LOGIN".into()]
+            },
+            auth_without_tls: round % 7 == 0,
+            auth_required: round % 2 == 1,
             ..config()
         };
         let mut s = Session::new(config, now);
@@ -271,5 +290,183 @@ fn random_input_never_panics_and_replies_stay_whole() {
         let out = output(&mut s);
         assert!(out.ends_with("\r\n"), "{out:?}");
         assert!(!s.wants_decision() || !s.is_closed());
+    }
+}
+
+fn tls_auth_config() -> SessionConfig {
+    SessionConfig {
+        starttls_available: true,
+        auth_mechanisms: vec!["PLAIN".into(), "LOGIN".into()],
+        ..config()
+    }
+}
+
+#[test]
+fn nothing_is_processed_or_timed_between_starttls_and_the_handshake() {
+    let t0 = Instant::now();
+    let mut s = Session::new(tls_auth_config(), t0);
+    output(&mut s);
+    s.handle_input(b"EHLO c\r\nSTARTTLS\r\nNOOP\r\n", t0);
+    assert!(matches!(s.poll_event(), Some(Event::Greeted { .. })));
+    assert!(matches!(s.poll_event(), Some(Event::StartTlsRequested)));
+    assert!(output(&mut s).ends_with("250 STARTTLS\r\n220 2.0.0 ready to start TLS\r\n"));
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_input(b"NOOP\r\nNO", t0);
+    s.handle_timeout(t0 + Duration::from_secs(10_000));
+    assert!(!s.is_closed());
+    assert!(s.input.is_empty());
+    assert_eq!(output(&mut s), "");
+    assert!(!s.is_tls());
+    let t1 = t0 + Duration::from_secs(5);
+    s.tls_established(t1);
+    assert!(s.is_tls());
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(300)));
+    // The half "NO" is gone too.
+    s.handle_input(b"OP\r\n", t1);
+    assert_eq!(output(&mut s), "500 5.5.1 command not recognized\r\n");
+    // A second call, without STARTTLS, changes nothing.
+    s.handle_input(b"EHLO c\r\n", t1);
+    drive(&mut s);
+    s.tls_established(t1);
+    s.handle_input(b"MAIL FROM:<>\r\n", t1);
+    drive(&mut s);
+    assert!(output(&mut s).ends_with("250 2.1.0 ok\r\n"));
+}
+
+#[test]
+fn tls_established_is_ignored_without_starttls() {
+    let now = Instant::now();
+    let mut s = Session::new(tls_auth_config(), now);
+    s.handle_input(b"EHLO c\r\n", now);
+    drive(&mut s);
+    s.tls_established(now);
+    assert!(!s.is_tls());
+    s.handle_input(b"MAIL FROM:<>\r\n", now);
+    drive(&mut s);
+    assert!(output(&mut s).ends_with("250 2.1.0 ok\r\n"));
+}
+
+/// A PLAIN response of `len` base64 octets for authcid "alice", password "pp" and
+/// then "ppp" per four octets more.
+fn plain_response(len: usize) -> Vec<u8> {
+    let mut text = b"AGFsaWNlAHBw".to_vec();
+    while text.len() < len {
+        text.extend_from_slice(b"cHBw");
+    }
+    assert_eq!(text.len(), len);
+    text
+}
+
+#[test]
+fn sasl_responses_may_be_longer_than_a_command_line() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        tls_active: true,
+        max_command_line: 64,
+        ..tls_auth_config()
+    };
+    let mut s = Session::new(config, now);
+    s.handle_input(b"EHLO c\r\nAUTH PLAIN\r\n", now);
+    drive(&mut s);
+    assert!(output(&mut s).ends_with("334 \r\n"));
+    // RFC 4954 §4: 12288 octets; the session frames in parts as they come.
+    let line = [plain_response(12288), b"\r\n".to_vec()].concat();
+    for part in line.chunks(1000) {
+        s.handle_input(part, now);
+    }
+    let Some(Event::AuthAttempted {
+        mechanism,
+        authzid,
+        authcid,
+        password,
+    }) = s.poll_event()
+    else {
+        panic!("no auth attempt");
+    };
+    assert_eq!((&*mechanism, &*authzid, &*authcid), ("PLAIN", "", "alice"));
+    assert_eq!(password.expose().len(), 12288 / 4 * 3 - 7);
+    assert!(s.wants_decision() && s.poll_timeout().is_none());
+    s.reject(Reply::new(535, EnhancedCode(5, 7, 8), "no"));
+    assert_eq!(output(&mut s), "535 5.7.8 no\r\n");
+    assert_eq!(s.authenticated(), None);
+    // One octet more is refused, and the session is at commands again.
+    s.handle_input(b"AUTH PLAIN\r\n", now);
+    let line = [plain_response(12292), b"\r\nNOOP\r\n".to_vec()].concat();
+    for part in line.chunks(1000) {
+        s.handle_input(part, now);
+    }
+    assert!(s.poll_event().is_none());
+    assert_eq!(
+        output(&mut s),
+        "334 \r\n500 5.5.6 authentication exchange line is too long\r\n250 2.0.0 ok\r\n"
+    );
+}
+
+#[test]
+fn the_password_is_in_no_debug_output() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        tls_active: true,
+        ..tls_auth_config()
+    };
+    let mut s = Session::new(config, now);
+    // "\0alice\0hunter2", then LOGIN with "hunter2" as the password.
+    s.handle_input(b"EHLO c\r\nAUTH PLAIN AGFsaWNlAGh1bnRlcjI=\r\n", now);
+    let debug = format!("{s:?}");
+    assert!(
+        !debug.contains("hunter2") && !debug.contains("AGFsaWNlAGh1bnRlcjI"),
+        "{debug}"
+    );
+    drive(&mut s);
+    assert_eq!(s.authenticated(), Some("alice"));
+    let mut s = Session::new(tls_auth_config(), now);
+    s.handle_input(b"EHLO c\r\n", now);
+    s.tls = true;
+    s.handle_input(b"AUTH LOGIN YWxpY2U=\r\naHVudGVyMg==\r\n", now);
+    while let Some(event) = s.poll_event() {
+        let debug = format!("{event:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        if let Event::AuthAttempted { password, .. } = event {
+            assert_eq!(password.expose(), "hunter2");
+        }
+    }
+    assert!(!format!("{s:?}").contains("aHVudGVyMg"));
+}
+
+#[test]
+fn refused_credentials_do_not_count_as_protocol_errors() {
+    let now = Instant::now();
+    let config = SessionConfig {
+        tls_active: true,
+        max_errors: 1,
+        ..tls_auth_config()
+    };
+    let mut s = Session::new(config, now);
+    s.handle_input(b"EHLO c\r\n", now);
+    drive(&mut s);
+    for _ in 0..5 {
+        s.handle_input(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=\r\n", now);
+        assert!(matches!(s.poll_event(), Some(Event::AuthAttempted { .. })));
+        s.reject(Reply::new(535, EnhancedCode(5, 7, 8), "no"));
+    }
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn protocol_names_follow_rfc_3848_and_6531() {
+    let table = [
+        ((false, false, false, false), "SMTP"),
+        ((false, true, true, true), "SMTP"),
+        ((true, false, false, false), "ESMTP"),
+        ((true, false, true, false), "ESMTPS"),
+        ((true, false, false, true), "ESMTPA"),
+        ((true, false, true, true), "ESMTPSA"),
+        ((true, true, false, false), "UTF8SMTP"),
+        ((true, true, true, false), "UTF8SMTPS"),
+        ((true, true, false, true), "UTF8SMTPA"),
+        ((true, true, true, true), "UTF8SMTPSA"),
+    ];
+    for ((extended, smtputf8, tls, auth), want) in table {
+        assert_eq!(protocol(extended, smtputf8, tls, auth), want);
     }
 }
