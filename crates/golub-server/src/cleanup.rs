@@ -13,6 +13,8 @@ pub struct TraceInfo<'a> {
     pub hostname: &'a str,
     /// `SMTP`, `ESMTP`, `UTF8SMTP`... (RFC 3848, RFC 6531 §3.7.3).
     pub protocol: &'a str,
+    /// The TLS version and cipher, recorded as a comment (RFC 3848 §3).
+    pub tls: Option<&'a str>,
     pub id: QueueId,
     /// Named only when the message has a single recipient, so that a list's members
     /// do not learn of each other.
@@ -28,10 +30,14 @@ pub fn received_header(t: &TraceInfo<'_>) -> String {
         .filter(|c| !c.is_control() && *c != '(' && *c != ')')
         .take(255)
         .collect();
-    let mut h = format!(
-        "Received: from {helo} ([{}])\r\n\tby {} (Golub) with {} id {}",
-        t.peer, t.hostname, t.protocol, t.id
-    );
+    let mut h = format!("Received: from {helo} ([{}])", t.peer);
+    if let Some(tls) = t.tls {
+        h.push_str(&format!("\r\n\t({tls})"));
+    }
+    h.push_str(&format!(
+        "\r\n\tby {} (Golub) with {} id {}",
+        t.hostname, t.protocol, t.id
+    ));
     if let Some(r) = &t.single_recipient {
         h.push_str(&format!("\r\n\tfor <{r}>"));
     }
@@ -103,6 +109,7 @@ mod tests {
             peer: "192.0.2.7".parse().unwrap(),
             hostname: "mx.example.org",
             protocol: "ESMTP",
+            tls: None,
             id: QueueId(0xABC),
             single_recipient: Some("alice@example.org".into()),
             unix_time: 0,

@@ -41,6 +41,65 @@ pub struct Config {
     pub smtp: Smtp,
     pub queue: Queue,
     pub store: StoreConfig,
+    pub tls: TlsConfig,
+    pub auth: AuthConfig,
+    pub submission: Submission,
+}
+
+/// The certificate every TLS listener and STARTTLS use.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file with the certificate and its chain. Without cert and key, a self-signed
+    /// certificate for `hostname` is made in `data_dir/tls` on first start.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key.
+    pub key: Option<PathBuf>,
+}
+
+/// Login policy for every protocol.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Allow passwords over connections that are not encrypted (default: refused).
+    pub allow_plaintext: bool,
+    /// Failed logins (per client IP or per account) before further attempts are blocked.
+    pub max_failures: u32,
+    /// Seconds a block lasts, and how long failures are remembered.
+    pub block_seconds: u64,
+    /// Milliseconds the answer to the first failed login is delayed; doubles each time.
+    pub failure_delay_ms: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allow_plaintext: false,
+            max_failures: 10,
+            block_seconds: 900,
+            failure_delay_ms: 500,
+        }
+    }
+}
+
+/// What authenticated users may send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Submission {
+    /// MAIL FROM must be the user's own address or an alias that reaches the user.
+    pub enforce_sender: bool,
+    /// Users (`alice@example.org`) or whole domains (`example.org`) exempt from
+    /// `enforce_sender`.
+    pub any_sender: Vec<String>,
+}
+
+impl Default for Submission {
+    fn default() -> Self {
+        Submission {
+            enforce_sender: true,
+            any_sender: Vec::new(),
+        }
+    }
 }
 
 /// Listeners, one key per protocol as IANA names them. An absent key keeps its default;
@@ -123,6 +182,9 @@ pub struct Smtp {
     pub vrfy: bool,
     /// Answer EXPN with a mailing list's members.
     pub expn: bool,
+    /// Offer AUTH on the `smtp` listener too (after STARTTLS), so that users may submit
+    /// there; relaying without AUTH stays refused.
+    pub auth: bool,
 }
 
 /// Queue and retry policy.
@@ -178,6 +240,9 @@ impl Default for Config {
             smtp: Smtp::default(),
             queue: Queue::default(),
             store: StoreConfig::default(),
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
+            submission: Submission::default(),
         }
     }
 }
@@ -251,6 +316,12 @@ impl Config {
                 "limits.command_timeout",
                 "timeouts must be at least 1 second",
             ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(invalid("tls", "give both cert and key, or neither"));
+        }
+        if self.auth.max_failures < 1 {
+            return Err(invalid("auth.max_failures", "must be at least 1"));
         }
         if let Some(p) = &self.postmaster
             && golub_types::Mailbox::parse(p, true).is_err()

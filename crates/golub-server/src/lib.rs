@@ -3,19 +3,23 @@
 //! delivery (local mailboxes).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod auth;
 pub mod cleanup;
 pub mod config;
 pub mod delivery;
 pub mod dsn;
+pub mod net;
 pub mod queue;
 pub mod smtpd;
 
 pub use config::{Config, ConfigError};
 
+use auth::{AuthThrottle, ThrottleConfig};
 use delivery::{Delivery, DeliveryConfig};
 use golub_smtp::SessionConfig;
 use golub_store::{Store, StoreOptions};
-use smtpd::ConnectionLimiter;
+use net::tls::{Tls, TlsError};
+use smtpd::{ConnectionLimiter, Service};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +44,8 @@ pub enum Error {
     },
     #[error("cannot start the delivery thread: {0}")]
     Delivery(std::io::Error),
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// What every session and stage shares.
@@ -49,10 +55,21 @@ pub struct Shared {
     pub delivery: Arc<Delivery>,
     pub session_config: SessionConfig,
     pub limiter: Arc<ConnectionLimiter>,
+    pub tls: Tls,
+    pub auth_throttle: AuthThrottle,
     session_ids: AtomicU64,
 }
 
 impl Shared {
+    /// The SMTP session settings for one service.
+    pub fn smtp_session_config(&self, service: Service) -> SessionConfig {
+        service.session_config(
+            &self.session_config,
+            self.config.smtp.auth,
+            self.config.auth.allow_plaintext,
+        )
+    }
+
     fn next_session_id(&self) -> u64 {
         self.session_ids.fetch_add(1, Ordering::Relaxed)
     }
@@ -61,8 +78,10 @@ impl Shared {
 /// A started server: its bound addresses, and the way to stop it.
 pub struct Server {
     shared: Arc<Shared>,
-    /// The addresses the SMTP listeners are bound to (with the real port for port 0).
+    /// The addresses the SMTP (port 25 role) listeners are bound to (the real port for 0).
     pub smtp_addrs: Vec<SocketAddr>,
+    /// Every bound listener with its protocol name (`smtp`, `submission`, ...).
+    pub listeners: Vec<(&'static str, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -106,22 +125,43 @@ impl Server {
             vrfy_enabled: config.smtp.vrfy,
             expn_enabled: config.smtp.expn,
             extra_ehlo: Vec::new(),
+            ..SessionConfig::default()
         };
+        let tls = Tls::setup(
+            config.tls.cert.as_deref(),
+            config.tls.key.as_deref(),
+            &config.data_dir,
+            &config.hostname,
+        )?;
+        let auth_throttle = AuthThrottle::new(ThrottleConfig {
+            initial_delay: Duration::from_millis(config.auth.failure_delay_ms),
+            max_delay: Duration::from_secs(8)
+                .max(Duration::from_millis(config.auth.failure_delay_ms)),
+            max_failures: config.auth.max_failures,
+            block_time: Duration::from_secs(config.auth.block_seconds),
+        });
         let limiter = ConnectionLimiter::new(
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         );
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();
-        for addr in &config.listen.smtp {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|cause| Error::Listen {
-                    addr: *addr,
-                    proto: "smtp",
-                    cause,
-                })?;
-            listeners.push(l);
+        for (service, addrs) in [
+            (Service::Smtp, &config.listen.smtp),
+            (Service::Submission, &config.listen.submission),
+            (Service::Submissions, &config.listen.submissions),
+        ] {
+            for addr in addrs {
+                let l =
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|cause| Error::Listen {
+                            addr: *addr,
+                            proto: service.name(),
+                            cause,
+                        })?;
+                listeners.push((service, l));
+            }
         }
         let shared = Arc::new(Shared {
             config,
@@ -129,26 +169,56 @@ impl Server {
             delivery,
             session_config,
             limiter,
+            tls,
+            auth_throttle,
             session_ids: AtomicU64::new(1),
         });
         let mut tasks = JoinSet::new();
         let mut smtp_addrs = Vec::new();
-        for l in listeners {
+        let mut bound = Vec::new();
+        for (service, l) in listeners {
             let addr = l.local_addr().map_err(|cause| Error::Listen {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                proto: "smtp",
+                proto: service.name(),
                 cause,
             })?;
-            info!(proto = "smtp", addr = %addr, "listening");
-            smtp_addrs.push(addr);
-            tasks.spawn(smtpd::serve(l, shared.clone(), shutdown_rx.clone()));
+            info!(proto = service.name(), addr = %addr, "listening");
+            if service == Service::Smtp {
+                smtp_addrs.push(addr);
+            }
+            bound.push((service.name(), addr));
+            tasks.spawn(smtpd::serve(
+                l,
+                service,
+                shared.clone(),
+                shutdown_rx.clone(),
+            ));
         }
         Ok(Server {
             shared,
             smtp_addrs,
+            listeners: bound,
             shutdown,
             tasks,
         })
+    }
+
+    /// The first bound address of protocol `proto` (`smtp`, `submission`, ...).
+    pub fn addr(&self, proto: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(p, _)| *p == proto)
+            .map(|(_, a)| *a)
+    }
+
+    /// Re-reads the TLS certificate and key (on SIGHUP).
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        self.shared.tls.reload()
+    }
+
+    /// The TLS certificate files in use.
+    pub fn tls_source(&self) -> &net::tls::TlsSource {
+        self.shared.tls.source()
     }
 
     /// The store this server uses.

@@ -47,6 +47,19 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|_| Error::Password)
 }
 
+/// A hash of a random password, verified against when the user does not exist.
+fn dummy_hash() -> Option<&'static PasswordHash> {
+    static DUMMY: std::sync::OnceLock<Option<PasswordHash>> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let secret = format!("{:?}", std::time::SystemTime::now());
+            hash_password(&secret)
+                .ok()
+                .and_then(|phc| PasswordHash::new(&phc).ok())
+        })
+        .as_ref()
+}
+
 impl Store {
     // ---- domains ----
 
@@ -242,6 +255,11 @@ impl Store {
             .optional()?)
         })?;
         let Some((user, phc)) = row else {
+            // Spend the same work on an unknown user as on a wrong password, so that the
+            // answer's timing does not tell which addresses exist.
+            if let Some(dummy) = dummy_hash() {
+                let _ = Argon2::default().verify_password(password.as_bytes(), dummy);
+            }
             return Ok(None);
         };
         let hash = PasswordHash::new(&phc).map_err(|_| Error::Password)?;

@@ -82,10 +82,20 @@ impl TestServer {
     pub async fn connect(&self) -> SmtpClient {
         SmtpClient::connect(self.smtp).await
     }
+
+    /// The bound address of a protocol (`smtp`, `submission`, `submissions`).
+    pub fn addr(&self, proto: &str) -> SocketAddr {
+        self.server.addr(proto).expect("listener is configured")
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.server.config().data_dir
+    }
 }
 
-/// A configuration for tests: hostname `mx.example.org`, SMTP on 127.0.0.1:0, no other
-/// listener, data under `dir`.
+/// A configuration for tests: hostname `mx.example.org`, smtp, submission and
+/// submissions on 127.0.0.1:0, no other listener, data under `dir`.
 pub fn test_config(dir: &Path) -> Config {
     let mut config = Config {
         hostname: "mx.example.org".into(),
@@ -93,8 +103,8 @@ pub fn test_config(dir: &Path) -> Config {
         ..Config::default()
     };
     config.listen.smtp = vec!["127.0.0.1:0".parse().expect("address")];
-    config.listen.submission.clear();
-    config.listen.submissions.clear();
+    config.listen.submission = vec!["127.0.0.1:0".parse().expect("address")];
+    config.listen.submissions = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.imap.clear();
     config.listen.imaps.clear();
     config.listen.pop3.clear();

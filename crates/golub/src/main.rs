@@ -156,30 +156,48 @@ fn serve(config: Config) -> Result<()> {
         let hostname = config.hostname.clone();
         let server = Server::start(config).await?;
         println!("golub: {hostname}: data in {}", data_dir.display());
-        for addr in &server.smtp_addrs {
-            println!("golub: listening for smtp on {addr}");
+        let tls = server.tls_source();
+        println!(
+            "golub: tls certificate {}{}",
+            tls.cert.display(),
+            if tls.self_signed {
+                " (self-signed)"
+            } else {
+                ""
+            }
+        );
+        for (proto, addr) in &server.listeners {
+            println!("golub: listening for {proto} on {addr}");
         }
-        if server.smtp_addrs.is_empty() {
-            println!("golub: no smtp listener configured");
+        if server.listeners.is_empty() {
+            println!("golub: no listener configured");
         }
-        wait_for_signal().await;
+        wait_for_signal(&server).await;
         tracing::info!("shutting down");
         server.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM; SIGHUP re-reads the TLS certificate meanwhile.
+async fn wait_for_signal(server: &Server) {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => {
+                if let Err(e) = server.reload_tls() {
+                    tracing::error!(error = %e, "cannot reload the TLS certificate; keeping the old one");
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -1,6 +1,7 @@
-//! smtpd: the SMTP listener and the driver loop of each session. The protocol itself is
-//! golub-smtp's sans-IO `Session`; this module feeds it bytes, answers its events with
-//! decisions (policy, queue), writes its output and arms its timer.
+//! smtpd: the SMTP listeners (smtp, submission, submissions) and the driver loop of each
+//! session. The protocol itself is golub-smtp's sans-IO `Session`; this module feeds it
+//! bytes, answers its events with decisions (policy, authentication, queue), writes its
+//! output, arms its timer, and does the TLS handshakes.
 
 mod limits;
 mod policy;
@@ -8,22 +9,75 @@ mod policy;
 pub use limits::ConnectionLimiter;
 
 use crate::Shared;
+use crate::auth::{self, Verdict};
 use crate::cleanup::{TraceInfo, now_unix, received_header};
+use crate::net::stream::{Conn, TlsInfo};
 use crate::queue::{enqueue, new_queue_id};
-use golub_smtp::{Event, Session};
-use golub_store::{Error as StoreError, NewMessage};
+use golub_smtp::{Event, Session, SessionConfig};
+use golub_store::{Error as StoreError, NewMessage, User};
 use golub_types::{EnhancedCode, ForwardPath, Reply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
+
+/// The three SMTP services, as IANA names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// Port 25: mail from other servers; STARTTLS offered, AUTH only if configured.
+    Smtp,
+    /// Port 587 (RFC 6409): STARTTLS, then AUTH before MAIL.
+    Submission,
+    /// Port 465 (RFC 8314): TLS from the first byte, then AUTH before MAIL.
+    Submissions,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+        }
+    }
+
+    /// The session settings of this service.
+    pub fn session_config(
+        self,
+        base: &SessionConfig,
+        shared_auth: bool,
+        plaintext_auth: bool,
+    ) -> SessionConfig {
+        let mechanisms = vec!["PLAIN".to_string(), "LOGIN".to_string()];
+        let mut c = base.clone();
+        c.auth_without_tls = plaintext_auth;
+        match self {
+            Service::Smtp => {
+                c.starttls_available = true;
+                c.auth_mechanisms = if shared_auth { mechanisms } else { Vec::new() };
+            }
+            Service::Submission => {
+                c.starttls_available = true;
+                c.auth_mechanisms = mechanisms;
+                c.auth_required = true;
+            }
+            Service::Submissions => {
+                c.tls_active = true;
+                c.auth_mechanisms = mechanisms;
+                c.auth_required = true;
+            }
+        }
+        c
+    }
+}
 
 /// Accepts connections on `listener` until shutdown.
 pub async fn serve(
     listener: TcpListener,
+    service: Service,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -45,13 +99,39 @@ pub async fn serve(
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let id = shared.next_session_id();
-        let span = info_span!("session", id, proto = "smtp", peer = %peer);
+        let span = info_span!("session", id, proto = service.name(), peer = %peer);
         tokio::spawn(
             async move {
+                let config = shared.smtp_session_config(service);
                 let permit = shared.limiter.try_admit(peer.ip());
                 match permit {
                     Ok(_permit) => {
-                        if let Err(e) = run_session(stream, peer, &shared, shutdown).await {
+                        let mut conn = Conn::Plain(stream);
+                        let mut tls = None;
+                        if service == Service::Submissions {
+                            let handshake = tokio::time::timeout(
+                                shared.config.command_timeout(),
+                                conn.upgrade(shared.tls.acceptor()),
+                            );
+                            match handshake.await {
+                                Ok(Ok(info)) => tls = Some(info),
+                                Ok(Err(e)) => {
+                                    debug!(error = %e, "tls handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    debug!("tls handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                        let mut driver = Driver {
+                            shared: &shared,
+                            peer,
+                            tls,
+                            user: None,
+                        };
+                        if let Err(e) = driver.run(conn, config, shutdown).await {
                             debug!(error = %e, "session ended with an i/o error");
                         }
                     }
@@ -65,7 +145,7 @@ pub async fn serve(
                                 shared.config.hostname
                             ),
                         );
-                        let mut session = Session::refuse(shared.session_config.clone(), reply);
+                        let mut session = Session::refuse(config, reply);
                         let mut out = Vec::new();
                         session.poll_output(&mut out);
                         let mut stream = stream;
@@ -79,152 +159,274 @@ pub async fn serve(
     }
 }
 
-async fn run_session(
-    mut stream: TcpStream,
+/// One session's connection-level state.
+struct Driver<'a> {
+    shared: &'a Shared,
     peer: SocketAddr,
-    shared: &Shared,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    debug!("connected");
-    let mut session = Session::new(shared.session_config.clone(), Instant::now());
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut out = Vec::with_capacity(4096);
-    let mut shutting_down = *shutdown.borrow();
-    if shutting_down {
-        session.shutdown();
-    }
-    loop {
-        while let Some(event) = session.poll_event() {
-            handle_event(&mut session, event, peer, shared).await;
-        }
-        session.poll_output(&mut out);
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
-        }
-        if session.is_closed() {
-            let _ = stream.shutdown().await;
-            debug!("closed");
-            return Ok(());
-        }
-        let deadline = session.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(0) => {
-                    debug!("client closed the connection");
-                    return Ok(());
-                }
-                Ok(n) => session.handle_input(&buf[..n], Instant::now()),
-                Err(e) => return Err(e),
-            },
-            _ = sleep => session.handle_timeout(Instant::now()),
-            _ = shutdown.changed(), if !shutting_down => {
-                shutting_down = true;
-                session.shutdown();
-            }
-        }
-    }
+    tls: Option<TlsInfo>,
+    /// The user who authenticated, if any.
+    user: Option<User>,
 }
 
-async fn handle_event(session: &mut Session, event: Event, peer: SocketAddr, shared: &Shared) {
-    match event {
-        Event::Greeted { name, extended } => debug!(helo = %name, extended, "greeted"),
-        Event::MailFrom { reverse_path, .. } => {
-            debug!(from = %reverse_path, "mail from");
-            session.accept_mail();
+impl Driver<'_> {
+    async fn run(
+        &mut self,
+        mut conn: Conn,
+        config: SessionConfig,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        debug!("connected");
+        let mut session = Session::new(config, Instant::now());
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::with_capacity(4096);
+        let mut shutting_down = *shutdown.borrow();
+        if shutting_down {
+            session.shutdown();
         }
-        Event::RcptTo { forward_path } => {
-            let store = shared.store.clone();
-            let path = forward_path.clone();
-            match policy::check_recipient(&store, &path) {
-                Ok(()) => {
-                    debug!(to = %forward_path, "recipient accepted");
-                    session.accept_rcpt();
+        loop {
+            while let Some(event) = session.poll_event() {
+                if let Event::StartTlsRequested = event {
+                    session.poll_output(&mut out);
+                    conn.write_all(&out).await?;
+                    conn.flush().await?;
+                    out.clear();
+                    let handshake = tokio::time::timeout(
+                        self.shared.config.command_timeout(),
+                        conn.upgrade(self.shared.tls.acceptor()),
+                    );
+                    match handshake.await {
+                        Ok(Ok(info)) => {
+                            debug!(version = %info.version, cipher = %info.cipher, "starttls");
+                            self.tls = Some(info);
+                            session.tls_established(Instant::now());
+                        }
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "tls handshake failed");
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            debug!("tls handshake timed out");
+                            return Ok(());
+                        }
+                    }
+                    continue;
                 }
-                Err(reply) => {
-                    info!(to = %forward_path, status = reply.code, "recipient refused");
-                    session.reject(reply);
+                self.handle_event(&mut session, event).await;
+            }
+            session.poll_output(&mut out);
+            if !out.is_empty() {
+                conn.write_all(&out).await?;
+                conn.flush().await?;
+                out.clear();
+            }
+            if session.is_closed() {
+                let _ = conn.shutdown().await;
+                debug!("closed");
+                return Ok(());
+            }
+            let deadline = session.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = conn.read(&mut buf) => match r {
+                    Ok(0) => {
+                        debug!("client closed the connection");
+                        return Ok(());
+                    }
+                    Ok(n) => session.handle_input(&buf[..n], Instant::now()),
+                    Err(e) => return Err(e),
+                },
+                _ = sleep => session.handle_timeout(Instant::now()),
+                _ = shutdown.changed(), if !shutting_down => {
+                    shutting_down = true;
+                    session.shutdown();
                 }
             }
         }
-        Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query)),
-        Event::Expn { list } => session.answer(policy::expn(&shared.store, &list)),
-        Event::MessageReceived {
-            envelope,
-            body,
-            helo,
-            protocol,
-        } => {
-            let id = new_queue_id();
-            let recipients: Vec<String> = envelope
-                .forward_paths
-                .iter()
-                .map(|p| policy::canonical_recipient(&shared.store, &shared.config.hostname, p))
-                .collect();
-            let single = match envelope.forward_paths.as_slice() {
-                [ForwardPath::Mailbox(m)] => Some(m.to_string()),
-                [ForwardPath::Postmaster] => Some("postmaster".to_string()),
-                _ => None,
-            };
-            let trace = received_header(&TraceInfo {
-                helo: &helo,
-                peer: peer.ip(),
-                hostname: &shared.config.hostname,
-                protocol,
-                id,
-                single_recipient: single,
-                unix_time: now_unix(),
-            });
-            let mut content = Vec::with_capacity(trace.len() + body.len());
-            content.extend_from_slice(trace.as_bytes());
-            content.extend_from_slice(&body);
-            drop(body);
-            let size = content.len();
-            let body = if size > shared.store.options().inline_body_limit {
-                let store = shared.store.clone();
-                match tokio::task::spawn_blocking(move || store.prepare_body(content)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(StoreError::WriterGone),
+    }
+
+    async fn handle_event(&mut self, session: &mut Session, event: Event) {
+        let shared = self.shared;
+        match event {
+            Event::Greeted { name, extended } => debug!(helo = %name, extended, "greeted"),
+            Event::StartTlsRequested => {}
+            Event::AuthAttempted {
+                mechanism,
+                authzid,
+                authcid,
+                password,
+            } => {
+                let ip = self.peer.ip();
+                let failure_delay = match shared.auth_throttle.check(ip, &authcid, Instant::now()) {
+                    Verdict::Allow { failure_delay } => failure_delay,
+                    Verdict::Blocked => {
+                        warn!(user = %authcid, ip = %ip, "login refused: too many failures");
+                        session.reject(Reply::new(
+                            421,
+                            EnhancedCode(4, 7, 0),
+                            "too many failed logins, try again later",
+                        ));
+                        session.shutdown();
+                        return;
+                    }
+                };
+                if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(&authcid) {
+                    warn!(user = %authcid, authzid = %authzid, ip = %ip, "login refused: authorization identity differs");
+                    session.reject(Reply::new(
+                        535,
+                        EnhancedCode(5, 7, 8),
+                        "authentication credentials invalid",
+                    ));
+                    return;
                 }
-            } else {
-                Ok(golub_store::BodyRef::Inline(content))
-            };
-            let from = envelope
-                .reverse_path
-                .mailbox()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            let result = match body {
-                Ok(body) => {
-                    let msg = NewMessage {
-                        id,
-                        reverse_path: from.clone(),
-                        recipients,
-                        smtputf8: envelope.smtputf8,
-                        eight_bit: envelope.eight_bit,
-                        body,
-                    };
-                    enqueue(&shared.store, msg).await
+                match auth::verify(&shared.store, &authcid, password.expose()).await {
+                    Ok(Some(user)) => {
+                        info!(user = %user.address, ip = %ip, mechanism = %mechanism, "login succeeded");
+                        shared.auth_throttle.succeeded(&authcid);
+                        self.user = Some(user);
+                        session.auth_succeeded();
+                    }
+                    Ok(None) => {
+                        warn!(user = %authcid, ip = %ip, mechanism = %mechanism, "login failed");
+                        shared.auth_throttle.failed(ip, &authcid, Instant::now());
+                        tokio::time::sleep(failure_delay).await;
+                        session.reject(Reply::new(
+                            535,
+                            EnhancedCode(5, 7, 8),
+                            "authentication credentials invalid",
+                        ));
+                    }
+                    Err(e) => {
+                        warn!(user = %authcid, error = %e, "password check failed");
+                        session.reject(Reply::new(
+                            454,
+                            EnhancedCode(4, 7, 0),
+                            "temporary authentication failure",
+                        ));
+                    }
                 }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(id) => {
-                    info!(queue_id = %id, from = %from, size, nrcpt = envelope.forward_paths.len(), "message accepted");
-                    session.accept_message(id);
-                    shared.delivery.notify(id);
-                }
-                Err(e) => {
-                    let reply = reply_for_store_error(&e);
-                    warn!(queue_id = %id, error = %e, status = reply.code, "message not queued");
+            }
+            Event::MailFrom { reverse_path, .. } => {
+                debug!(from = %reverse_path, "mail from");
+                if let Some(user) = &self.user
+                    && let Err(reply) = policy::check_sender(
+                        &shared.store,
+                        &shared.config.submission,
+                        user,
+                        &reverse_path,
+                    )
+                {
+                    info!(user = %user.address, from = %reverse_path, "sender refused");
                     session.reject(reply);
+                    return;
                 }
+                session.accept_mail();
+            }
+            Event::RcptTo { forward_path } => {
+                match policy::check_recipient(&shared.store, &forward_path, self.user.is_some()) {
+                    Ok(()) => {
+                        debug!(to = %forward_path, "recipient accepted");
+                        session.accept_rcpt();
+                    }
+                    Err(reply) => {
+                        info!(to = %forward_path, status = reply.code, "recipient refused");
+                        session.reject(reply);
+                    }
+                }
+            }
+            Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query)),
+            Event::Expn { list } => session.answer(policy::expn(&shared.store, &list)),
+            Event::MessageReceived {
+                envelope,
+                body,
+                helo,
+                protocol,
+            } => self.message(session, envelope, body, helo, protocol).await,
+        }
+    }
+
+    async fn message(
+        &mut self,
+        session: &mut Session,
+        envelope: golub_types::Envelope,
+        body: Vec<u8>,
+        helo: String,
+        protocol: &'static str,
+    ) {
+        let shared = self.shared;
+        let id = new_queue_id();
+        let recipients: Vec<String> = envelope
+            .forward_paths
+            .iter()
+            .map(|p| policy::canonical_recipient(&shared.store, &shared.config.hostname, p))
+            .collect();
+        let single = match envelope.forward_paths.as_slice() {
+            [ForwardPath::Mailbox(m)] => Some(m.to_string()),
+            [ForwardPath::Postmaster] => Some("postmaster".to_string()),
+            _ => None,
+        };
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|t| format!("using {} with cipher {}", t.version, t.cipher));
+        let trace = received_header(&TraceInfo {
+            helo: &helo,
+            peer: self.peer.ip(),
+            hostname: &shared.config.hostname,
+            protocol,
+            tls: tls.as_deref(),
+            id,
+            single_recipient: single,
+            unix_time: now_unix(),
+        });
+        let mut content = Vec::with_capacity(trace.len() + body.len());
+        content.extend_from_slice(trace.as_bytes());
+        content.extend_from_slice(&body);
+        drop(body);
+        let size = content.len();
+        let body = if size > shared.store.options().inline_body_limit {
+            let store = shared.store.clone();
+            match tokio::task::spawn_blocking(move || store.prepare_body(content)).await {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::WriterGone),
+            }
+        } else {
+            Ok(golub_store::BodyRef::Inline(content))
+        };
+        let from = envelope
+            .reverse_path
+            .mailbox()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let result = match body {
+            Ok(body) => {
+                let msg = NewMessage {
+                    id,
+                    reverse_path: from.clone(),
+                    recipients,
+                    smtputf8: envelope.smtputf8,
+                    eight_bit: envelope.eight_bit,
+                    body,
+                };
+                enqueue(&shared.store, msg).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(id) => {
+                let user = self.user.as_ref().map(|u| u.address.as_str()).unwrap_or("");
+                info!(queue_id = %id, from = %from, size, nrcpt = envelope.forward_paths.len(), user, "message accepted");
+                session.accept_message(id);
+                shared.delivery.notify(id);
+            }
+            Err(e) => {
+                let reply = reply_for_store_error(&e);
+                warn!(queue_id = %id, error = %e, status = reply.code, "message not queued");
+                session.reject(reply);
             }
         }
     }

@@ -22,8 +22,13 @@ pub fn canonical_recipient(store: &Store, hostname: &str, path: &ForwardPath) ->
     }
 }
 
-/// Decides a RCPT: `Ok(())` to accept, or the reply to refuse with.
-pub fn check_recipient(store: &Store, path: &ForwardPath) -> Result<(), Reply> {
+/// Decides a RCPT: `Ok(())` to accept, or the reply to refuse with. Authenticated
+/// clients may relay to any domain; nobody else may.
+pub fn check_recipient(
+    store: &Store,
+    path: &ForwardPath,
+    authenticated: bool,
+) -> Result<(), Reply> {
     let ForwardPath::Mailbox(mailbox) = path else {
         // RFC 5321 §4.5.1: mail to <Postmaster> is always accepted.
         return Ok(());
@@ -38,6 +43,9 @@ pub fn check_recipient(store: &Store, path: &ForwardPath) -> Result<(), Reply> {
     };
     let domain = mailbox.domain().as_str();
     if !store.is_local_domain(domain).map_err(transient)? {
+        if authenticated {
+            return Ok(());
+        }
         return Err(Reply::new(
             554,
             EnhancedCode(5, 7, 1),
@@ -56,6 +64,65 @@ pub fn check_recipient(store: &Store, path: &ForwardPath) -> Result<(), Reply> {
         EnhancedCode(5, 1, 1),
         format!("<{mailbox}>: mailbox unavailable"),
     ))
+}
+
+/// Decides whether an authenticated `user` may use `reverse_path` as its sender: its own
+/// address, an alias that reaches it, the null path, or anything if exempt.
+pub fn check_sender(
+    store: &Store,
+    policy: &crate::config::Submission,
+    user: &golub_store::User,
+    reverse_path: &golub_types::ReversePath,
+) -> Result<(), Reply> {
+    let Some(mailbox) = reverse_path.mailbox() else {
+        return Ok(());
+    };
+    if !policy.enforce_sender {
+        return Ok(());
+    }
+    let user_domain = user.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    if policy
+        .any_sender
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(&user.address) || e.eq_ignore_ascii_case(user_domain))
+    {
+        return Ok(());
+    }
+    let sender = mailbox.canonical();
+    if sender == user.address {
+        return Ok(());
+    }
+    let refuse = || {
+        Reply::new(
+            553,
+            EnhancedCode(5, 7, 1),
+            format!(
+                "<{mailbox}>: sender address not owned by user {}",
+                user.address
+            ),
+        )
+    };
+    // An alias the user receives through is the user's too (e.g. a role address).
+    let mut pending = vec![sender];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(a) = pending.pop() {
+        if !seen.insert(a.clone()) || seen.len() > 50 {
+            continue;
+        }
+        match store.lookup(&a) {
+            Ok(Some(golub_store::Recipient::User(u))) if u.id == user.id => return Ok(()),
+            Ok(Some(golub_store::Recipient::Alias(targets))) => pending.extend(targets),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(Reply::new(
+                    451,
+                    EnhancedCode(4, 3, 0),
+                    "temporary failure, try again later",
+                ));
+            }
+        }
+    }
+    Err(refuse())
 }
 
 /// The VRFY answer for `query` (an address, with or without angle brackets).
