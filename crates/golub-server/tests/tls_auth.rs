@@ -174,6 +174,62 @@ async fn lettre_sends_with_starttls_and_the_self_signed_default() {
     assert!(String::from_utf8_lossy(&bob[0]).contains("Subject: lettre starttls"));
 }
 
+/// A new CA and a certificate for mx.example.org signed by it, written as PEM files.
+fn issue(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(vec![]).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["mx.example.org".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, format!("{}{}", cert.pem(), ca.pem())).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (ca.pem(), cert_path, key_path)
+}
+
+async fn connects_trusting(t: &TestServer, ca_pem: &str) -> bool {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    let tls = TlsParameters::builder("mx.example.org".into())
+        .add_root_certificate(Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .build_rustls()
+        .unwrap();
+    let mailer: AsyncSmtpTransport<Tokio1Executor> =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(t.addr("submissions").port())
+            .tls(Tls::Wrapper(tls))
+            .build();
+    mailer.test_connection().await.unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_used_after_reload_without_restart() {
+    let pki = tempfile::tempdir().unwrap();
+    let (old_ca, cert, key) = issue(pki.path());
+    let (c, k) = (cert.clone(), key.clone());
+    let t = TestServer::start_with(move |config| {
+        config.tls.cert = Some(c);
+        config.tls.key = Some(k);
+    })
+    .await;
+    assert!(connects_trusting(&t, &old_ca).await);
+    let (new_ca, _, _) = issue(pki.path());
+    // Until the reload the old certificate is served; after it, the new one.
+    assert!(!connects_trusting(&t, &new_ca).await);
+    t.server.reload_tls().unwrap();
+    assert!(connects_trusting(&t, &new_ca).await);
+    assert!(!connects_trusting(&t, &old_ca).await);
+    // A broken file keeps the current certificate.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    assert!(t.server.reload_tls().is_err());
+    assert!(connects_trusting(&t, &new_ca).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_certificate_is_verified_by_a_client_given_its_ca() {
     use lettre::transport::smtp::authentication::{Credentials, Mechanism};
