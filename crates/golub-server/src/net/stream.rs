@@ -41,6 +41,29 @@ impl Conn {
     }
 }
 
+/// Runs the TLS handshake of an implicit-TLS listener (or a STARTTLS/STLS upgrade),
+/// bounded by `timeout`; `None` if it failed (logged at debug level).
+pub async fn handshake(
+    conn: &mut Conn,
+    acceptor: TlsAcceptor,
+    timeout: std::time::Duration,
+) -> Option<TlsInfo> {
+    match tokio::time::timeout(timeout, conn.upgrade(acceptor)).await {
+        Ok(Ok(info)) => {
+            tracing::debug!(version = %info.version, cipher = %info.cipher, "tls established");
+            Some(info)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "tls handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("tls handshake timed out");
+            None
+        }
+    }
+}
+
 /// The negotiated version and cipher suite of a finished handshake.
 pub fn tls_info(tls: &TlsStream<TcpStream>) -> TlsInfo {
     let (_, conn) = tls.get_ref();

@@ -3,7 +3,7 @@
 //! bytes, answers its events with decisions (policy, authentication, queue), writes its
 //! output, arms its timer, and does the TLS handshakes.
 
-mod limits;
+pub(crate) mod limits;
 mod policy;
 
 pub use limits::ConnectionLimiter;
@@ -11,7 +11,8 @@ pub use limits::ConnectionLimiter;
 use crate::Shared;
 use crate::auth::{self, Verdict};
 use crate::cleanup::{TraceInfo, now_unix, received_header};
-use crate::net::stream::{Conn, TlsInfo};
+use crate::net::listener::{Accepted, accept_loop};
+use crate::net::stream::{Conn, TlsInfo, handshake};
 use crate::queue::{enqueue, new_queue_id};
 use golub_smtp::{Event, Session, SessionConfig};
 use golub_store::{Error as StoreError, NewMessage, User};
@@ -22,7 +23,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, warn};
 
 /// The three SMTP services, as IANA names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,83 +80,61 @@ pub async fn serve(
     listener: TcpListener,
     service: Service,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let shutdown = shutdown.clone();
-        let id = shared.next_session_id();
-        let span = info_span!("session", id, proto = service.name(), peer = %peer);
-        tokio::spawn(
-            async move {
-                let config = shared.smtp_session_config(service);
-                let permit = shared.limiter.try_admit(peer.ip());
-                match permit {
-                    Ok(_permit) => {
-                        let mut conn = Conn::Plain(stream);
-                        let mut tls = None;
-                        if service == Service::Submissions {
-                            let handshake = tokio::time::timeout(
-                                shared.config.command_timeout(),
-                                conn.upgrade(shared.tls.acceptor()),
-                            );
-                            match handshake.await {
-                                Ok(Ok(info)) => tls = Some(info),
-                                Ok(Err(e)) => {
-                                    debug!(error = %e, "tls handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    debug!("tls handshake timed out");
-                                    return;
-                                }
-                            }
-                        }
-                        let mut driver = Driver {
-                            shared: &shared,
-                            peer,
-                            tls,
-                            user: None,
-                        };
-                        if let Err(e) = driver.run(conn, config, shutdown).await {
-                            debug!(error = %e, "session ended with an i/o error");
-                        }
-                    }
-                    Err(why) => {
-                        warn!(?why, "connection refused by limit");
-                        let reply = Reply::new(
-                            421,
-                            EnhancedCode(4, 7, 0),
-                            format!(
-                                "{} too many connections, try again later",
-                                shared.config.hostname
-                            ),
-                        );
-                        let mut session = Session::refuse(config, reply);
-                        let mut out = Vec::new();
-                        session.poll_output(&mut out);
-                        let mut stream = stream;
-                        let _ = stream.write_all(&out).await;
-                        let _ = stream.shutdown().await;
-                    }
-                }
-            }
-            .instrument(span),
+    accept_loop(listener, service.name(), shared, shutdown, move |a| {
+        session(a, service)
+    })
+    .await
+}
+
+async fn session(a: Accepted, service: Service) {
+    let Accepted {
+        stream,
+        peer,
+        permit,
+        shared,
+        shutdown,
+    } = a;
+    let config = shared.smtp_session_config(service);
+    let Ok(_permit) = permit else {
+        let reply = Reply::new(
+            421,
+            EnhancedCode(4, 7, 0),
+            format!(
+                "{} too many connections, try again later",
+                shared.config.hostname
+            ),
         );
+        let mut session = Session::refuse(config, reply);
+        let mut out = Vec::new();
+        session.poll_output(&mut out);
+        let mut stream = stream;
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
+        return;
+    };
+    let mut conn = Conn::Plain(stream);
+    let mut tls = None;
+    if service == Service::Submissions {
+        tls = handshake(
+            &mut conn,
+            shared.tls.acceptor(),
+            shared.config.command_timeout(),
+        )
+        .await;
+        if tls.is_none() {
+            return;
+        }
+    }
+    let mut driver = Driver {
+        shared: &shared,
+        peer,
+        tls,
+        user: None,
+    };
+    if let Err(e) = driver.run(conn, config, shutdown).await {
+        debug!(error = %e, "session ended with an i/o error");
     }
 }
 
@@ -190,25 +169,13 @@ impl Driver<'_> {
                     conn.write_all(&out).await?;
                     conn.flush().await?;
                     out.clear();
-                    let handshake = tokio::time::timeout(
-                        self.shared.config.command_timeout(),
-                        conn.upgrade(self.shared.tls.acceptor()),
-                    );
-                    match handshake.await {
-                        Ok(Ok(info)) => {
-                            debug!(version = %info.version, cipher = %info.cipher, "starttls");
-                            self.tls = Some(info);
-                            session.tls_established(Instant::now());
-                        }
-                        Ok(Err(e)) => {
-                            debug!(error = %e, "tls handshake failed");
-                            return Ok(());
-                        }
-                        Err(_) => {
-                            debug!("tls handshake timed out");
-                            return Ok(());
-                        }
-                    }
+                    let acceptor = self.shared.tls.acceptor();
+                    let timeout = self.shared.config.command_timeout();
+                    let Some(info) = handshake(&mut conn, acceptor, timeout).await else {
+                        return Ok(());
+                    };
+                    self.tls = Some(info);
+                    session.tls_established(Instant::now());
                     continue;
                 }
                 self.handle_event(&mut session, event).await;

@@ -1,0 +1,65 @@
+//! The accept loop every protocol shares: it takes connections until shutdown, admits
+//! them against the connection limits (all listeners together, and per client IP), and
+//! runs each in its own task inside a `session` span.
+
+use crate::Shared;
+use crate::smtpd::limits::{Permit, Refusal};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{Instrument, info_span, warn};
+
+/// One accepted connection, admitted or not.
+pub struct Accepted {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Holds the connection's place in the limits until dropped; `Err` if over a limit.
+    pub permit: Result<Permit, Refusal>,
+    pub shared: Arc<Shared>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Accepts connections on `listener` until shutdown and hands each to `handle`.
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    proto: &'static str,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    handle: F,
+) where
+    F: Fn(Accepted) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                warn!(error = %e, proto, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let permit = shared.limiter.try_admit(peer.ip());
+        if let Err(why) = &permit {
+            warn!(?why, proto, peer = %peer, "connection refused by limit");
+        }
+        let id = shared.next_session_id();
+        let span = info_span!("session", id, proto, peer = %peer);
+        let task = handle(Accepted {
+            stream,
+            peer,
+            permit,
+            shared: shared.clone(),
+            shutdown: shutdown.clone(),
+        });
+        tokio::spawn(task.instrument(span));
+    }
+}
