@@ -338,6 +338,11 @@ impl Config {
         Duration::from_secs(self.limits.command_timeout)
     }
 
+    /// POP3's autologout timer: at least 10 minutes (RFC 1939 §3).
+    pub fn pop3_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.command_timeout.max(600))
+    }
+
     pub fn data_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.data_timeout)
     }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod delivery;
 pub mod dsn;
 pub mod net;
+pub mod pop3d;
 pub mod queue;
 pub mod smtpd;
 
@@ -57,6 +58,7 @@ pub struct Shared {
     pub limiter: Arc<ConnectionLimiter>,
     pub tls: Tls,
     pub auth_throttle: AuthThrottle,
+    pub pop3_locks: Arc<pop3d::MaildropLocks>,
     session_ids: AtomicU64,
 }
 
@@ -72,6 +74,25 @@ impl Shared {
 
     fn next_session_id(&self) -> u64 {
         self.session_ids.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What a listening socket serves.
+#[derive(Debug, Clone, Copy)]
+enum Listener {
+    Smtp(Service),
+    Pop3 { implicit_tls: bool },
+}
+
+impl Listener {
+    fn name(self) -> &'static str {
+        match self {
+            Listener::Smtp(s) => s.name(),
+            Listener::Pop3 {
+                implicit_tls: false,
+            } => "pop3",
+            Listener::Pop3 { implicit_tls: true } => "pop3s",
+        }
     }
 }
 
@@ -160,7 +181,20 @@ impl Server {
                             proto: service.name(),
                             cause,
                         })?;
-                listeners.push((service, l));
+                listeners.push((Listener::Smtp(service), l));
+            }
+        }
+        for (implicit_tls, addrs) in [(false, &config.listen.pop3), (true, &config.listen.pop3s)] {
+            for addr in addrs {
+                let l =
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|cause| Error::Listen {
+                            addr: *addr,
+                            proto: if implicit_tls { "pop3s" } else { "pop3" },
+                            cause,
+                        })?;
+                listeners.push((Listener::Pop3 { implicit_tls }, l));
             }
         }
         let shared = Arc::new(Shared {
@@ -171,28 +205,41 @@ impl Server {
             limiter,
             tls,
             auth_throttle,
+            pop3_locks: Arc::new(pop3d::MaildropLocks::default()),
             session_ids: AtomicU64::new(1),
         });
         let mut tasks = JoinSet::new();
         let mut smtp_addrs = Vec::new();
         let mut bound = Vec::new();
-        for (service, l) in listeners {
+        for (kind, l) in listeners {
             let addr = l.local_addr().map_err(|cause| Error::Listen {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                proto: service.name(),
+                proto: kind.name(),
                 cause,
             })?;
-            info!(proto = service.name(), addr = %addr, "listening");
-            if service == Service::Smtp {
-                smtp_addrs.push(addr);
+            info!(proto = kind.name(), addr = %addr, "listening");
+            bound.push((kind.name(), addr));
+            match kind {
+                Listener::Smtp(service) => {
+                    if service == Service::Smtp {
+                        smtp_addrs.push(addr);
+                    }
+                    tasks.spawn(smtpd::serve(
+                        l,
+                        service,
+                        shared.clone(),
+                        shutdown_rx.clone(),
+                    ));
+                }
+                Listener::Pop3 { implicit_tls } => {
+                    tasks.spawn(pop3d::serve(
+                        l,
+                        implicit_tls,
+                        shared.clone(),
+                        shutdown_rx.clone(),
+                    ));
+                }
             }
-            bound.push((service.name(), addr));
-            tasks.spawn(smtpd::serve(
-                l,
-                service,
-                shared.clone(),
-                shutdown_rx.clone(),
-            ));
         }
         Ok(Server {
             shared,

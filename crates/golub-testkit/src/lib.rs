@@ -94,8 +94,8 @@ impl TestServer {
     }
 }
 
-/// A configuration for tests: hostname `mx.example.org`, smtp, submission and
-/// submissions on 127.0.0.1:0, no other listener, data under `dir`.
+/// A configuration for tests: hostname `mx.example.org`, smtp, submission, submissions,
+/// pop3 and pop3s on 127.0.0.1:0, no IMAP listener, data under `dir`.
 pub fn test_config(dir: &Path) -> Config {
     let mut config = Config {
         hostname: "mx.example.org".into(),
@@ -107,8 +107,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.listen.submissions = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.imap.clear();
     config.listen.imaps.clear();
-    config.listen.pop3.clear();
-    config.listen.pop3s.clear();
+    config.listen.pop3 = vec!["127.0.0.1:0".parse().expect("address")];
+    config.listen.pop3s = vec!["127.0.0.1:0".parse().expect("address")];
     config
 }
 

@@ -1,0 +1,228 @@
+//! POP3 with real clients: Python's poplib (STLS, USER/PASS, STAT, LIST, UIDL, TOP, RETR,
+//! DELE, pop3s) and curl, on mail that arrived by SMTP; plus the RFC 1939 promises that a
+//! dropped connection deletes nothing and that the maildrop is locked.
+
+use golub_testkit::{SmtpClient, TestServer};
+use std::process::Command;
+
+async fn deliver(t: &TestServer, to: &str, body: &str) {
+    let mut c = t.connect().await;
+    assert_eq!(c.code().await, Some(220));
+    assert!(c.cmd("EHLO client.example").await.starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<carol@remote.example>")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd(&format!("RCPT TO:<{to}>")).await.starts_with("250"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(format!("{body}\r\n.\r\n").as_bytes()).await;
+    assert_eq!(c.code().await, Some(250));
+}
+
+async fn python(script: &'static str, args: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(&args)
+            .output()
+            .expect("python3 runs");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+const POPLIB_SCRIPT: &str = r#"
+import poplib, ssl, sys
+port, ports, expected_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+expected = open(expected_path, 'rb').read().split(b'\n---\n')
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+
+p = poplib.POP3('127.0.0.1', port, timeout=20)
+caps = p.capa()
+assert 'STLS' in caps and 'UIDL' in caps and 'TOP' in caps, caps
+assert 'USER' not in caps, 'no plaintext login offered before TLS: %r' % caps
+try:
+    p.user('alice@example.org')
+    raise SystemExit('USER accepted before TLS')
+except poplib.error_proto as e:
+    assert b'STLS' in e.args[0], e
+p.stls(context=ctx)
+caps = p.capa()
+assert 'USER' in caps and 'STLS' not in caps, caps
+p.user('alice@example.org')
+p.pass_('pw')
+count, octets = p.stat()
+assert count == 2, count
+assert octets == sum(len(m) for m in expected), (octets, [len(m) for m in expected])
+_, listing, _ = p.list()
+assert [int(l.split()[1]) for l in listing] == [len(m) for m in expected], listing
+_, uidls, _ = p.uidl()
+uids = [l.split()[1] for l in uidls]
+for n, want in enumerate(expected, start=1):
+    resp, lines, size = p.retr(n)
+    got = b'\r\n'.join(lines) + b'\r\n'
+    assert got == want, (n, got, want)
+top = p.top(2, 1)[1]
+header_end = top.index(b'')
+assert len(top) == header_end + 2, top
+p.dele(1)
+p.quit()
+
+p = poplib.POP3_SSL('127.0.0.1', ports, context=ctx, timeout=20)
+p.user('alice@example.org')
+p.pass_('pw')
+assert p.stat()[0] == 1
+_, uidls2, _ = p.uidl()
+assert [l.split()[1] for l in uidls2] == uids[1:], (uidls2, uids)
+p.quit()
+print('ok')
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poplib_retrieves_byte_exact_and_uidl_is_stable() {
+    let t = TestServer::start().await;
+    deliver(
+        &t,
+        "alice@example.org",
+        "Subject: one\r\n\r\nfirst\r\n..dotted line\r\n",
+    )
+    .await;
+    deliver(
+        &t,
+        "alice@example.org",
+        "Subject: two\r\n\r\nsecond\r\nline 2\r\nline 3",
+    )
+    .await;
+    let stored = t.wait_for_inbox("alice@example.org", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let expected = dir.path().join("expected");
+    std::fs::write(&expected, stored.join(&b"\n---\n"[..])).unwrap();
+    let (ok, out) = python(
+        POPLIB_SCRIPT,
+        vec![
+            t.addr("pop3").port().to_string(),
+            t.addr("pop3s").port().to_string(),
+            expected.display().to_string(),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    // The message deleted over POP3 is gone from the store (and so for IMAP).
+    let left = t.inbox("alice@example.org");
+    assert_eq!(left.len(), 1);
+    assert!(String::from_utf8_lossy(&left[0]).contains("Subject: two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_reads_a_message_over_pop3s_and_stls() {
+    let t = TestServer::start().await;
+    deliver(
+        &t,
+        "bob@example.org",
+        "Subject: for curl\r\n\r\nhello curl\r\n",
+    )
+    .await;
+    let stored = t.wait_for_inbox("bob@example.org", 1).await;
+    for url in [
+        format!("pop3s://127.0.0.1:{}/1", t.addr("pop3s").port()),
+        format!("pop3://127.0.0.1:{}/1", t.addr("pop3").port()),
+    ] {
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("curl")
+                .args([
+                    "-s",
+                    "-k",
+                    "--ssl-reqd",
+                    "--max-time",
+                    "20",
+                    "-u",
+                    "bob@example.org:pw",
+                ])
+                .arg(&url)
+                .output()
+                .expect("curl runs")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, stored[0], "curl got the message byte for byte");
+    }
+}
+
+async fn pop3_login(addr: std::net::SocketAddr, user: &str) -> SmtpClient {
+    // SmtpClient reads lines; POP3 status lines are single lines too.
+    let mut c = SmtpClient::connect(addr).await;
+    assert!(c.reply().await.unwrap().starts_with("+OK"));
+    assert!(c.cmd(&format!("USER {user}")).await.starts_with("+OK"));
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_deletes_nothing_and_the_maildrop_is_locked() {
+    let t = TestServer::start_with(|c| c.auth.allow_plaintext = true).await;
+    deliver(&t, "alice@example.org", "Subject: keep me\r\n\r\nx").await;
+    t.wait_for_inbox("alice@example.org", 1).await;
+    let pop3 = t.addr("pop3");
+    let mut a = pop3_login(pop3, "alice@example.org").await;
+    assert!(a.cmd("PASS pw").await.starts_with("+OK"));
+    // A second session for the same maildrop is refused while the first holds it.
+    let mut b = pop3_login(pop3, "alice@example.org").await;
+    let r = b.cmd("PASS pw").await;
+    assert!(r.starts_with("-ERR [IN-USE]"), "{r}");
+    assert!(a.cmd("DELE 1").await.starts_with("+OK"));
+    drop(a); // no QUIT: no UPDATE state
+    // Once the lock is free again, the message is still there.
+    let start = std::time::Instant::now();
+    let mut c = loop {
+        let mut c = pop3_login(pop3, "alice@example.org").await;
+        if c.cmd("PASS pw").await.starts_with("+OK") {
+            break c;
+        }
+        assert!(
+            start.elapsed() < golub_testkit::DEADLINE,
+            "the lock was never released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(c.cmd("STAT").await.starts_with("+OK 1 "));
+    assert!(c.cmd("QUIT").await.starts_with("+OK"));
+    assert_eq!(t.inbox("alice@example.org").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pop3_passwords_get_auth_errors() {
+    let t = TestServer::start_with(|c| {
+        c.auth.allow_plaintext = true;
+        c.auth.failure_delay_ms = 1;
+        c.auth.max_failures = 2;
+    })
+    .await;
+    let pop3 = t.addr("pop3");
+    for _ in 0..2 {
+        let mut c = pop3_login(pop3, "alice@example.org").await;
+        let r = c.cmd("PASS wrong").await;
+        assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    }
+    let mut c = pop3_login(pop3, "alice@example.org").await;
+    let r = c.cmd("PASS pw").await;
+    assert!(
+        r.starts_with("-ERR [AUTH]"),
+        "blocked after too many failures: {r}"
+    );
+}
