@@ -352,7 +352,7 @@ impl Driver<'_> {
         });
         let mut content = Vec::with_capacity(trace.len() + body.len());
         content.extend_from_slice(trace.as_bytes());
-        content.extend_from_slice(&body);
+        append_with_crlf(&mut content, &body);
         drop(body);
         let size = content.len();
         let body = if size > shared.store.options().inline_body_limit {
@@ -399,6 +399,23 @@ impl Driver<'_> {
     }
 }
 
+/// Appends `body` with every bare LF made CRLF. DATA never holds one (it is refused), but
+/// BDAT chunks may; stored messages have one line-end form, so that the sizes POP3 and
+/// IMAP report are the octets the client receives.
+fn append_with_crlf(out: &mut Vec<u8>, body: &[u8]) {
+    let mut prev = 0u8;
+    let mut start = 0;
+    for (i, &b) in body.iter().enumerate() {
+        if b == b'\n' && prev != b'\r' {
+            out.extend_from_slice(&body[start..i]);
+            out.extend_from_slice(b"\r\n");
+            start = i + 1;
+        }
+        prev = b;
+    }
+    out.extend_from_slice(&body[start..]);
+}
+
 /// The reply a client sees when the store fails: generic text, the detail goes to the log.
 fn reply_for_store_error(e: &StoreError) -> Reply {
     match e {
@@ -412,5 +429,25 @@ fn reply_for_store_error(e: &StoreError) -> Reply {
             EnhancedCode(4, 3, 0),
             "local error in processing, try again later",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_with_crlf;
+
+    #[test]
+    fn bare_lf_becomes_crlf_and_crlf_stays() {
+        for (input, want) in [
+            (&b"a\nb\r\nc\n"[..], &b"a\r\nb\r\nc\r\n"[..]),
+            (b"\n\n", b"\r\n\r\n"),
+            (b"no line end", b"no line end"),
+            (b"\r\n", b"\r\n"),
+            (b"", b""),
+        ] {
+            let mut out = b"H: v\r\n".to_vec();
+            append_with_crlf(&mut out, input);
+            assert_eq!(&out[6..], want, "{input:?}");
+        }
     }
 }
