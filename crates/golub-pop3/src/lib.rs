@@ -7,7 +7,6 @@
 //! the TLS handshake when asked and arms its timer.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod base64;
 mod command;
 mod content;
 mod error;

@@ -7,7 +7,6 @@
 //! when asked and arms its timer.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod base64;
 pub mod body;
 pub mod codec;
 pub mod error;

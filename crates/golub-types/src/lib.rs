@@ -7,6 +7,7 @@
 
 mod address;
 mod reply;
+pub mod sasl;
 
 pub use address::{AddressError, Domain, ForwardPath, Mailbox, ReversePath};
 pub use reply::{EnhancedCode, Reply};

@@ -11,7 +11,7 @@ use std::mem;
 use golub_types::Secret;
 
 use super::{AuthFailure, Event, Maildrop, MessageInfo, Pending, Phase, Session, State, reply};
-use crate::base64;
+use golub_types::sasl::{self, non_empty_utf8, parse_plain};
 
 /// RFC 5034 §4: a client response may be 12288 octets, here not counting its CRLF.
 pub(super) const MAX_SASL_LINE: usize = 12288 + 2;
@@ -111,7 +111,7 @@ impl Session {
         match initial_response {
             // RFC 5034 §4: "=" is an initial response of zero length.
             Some(r) if r == "=" => self.respond(exchange, Ok(Vec::new())),
-            Some(r) => self.respond(exchange, base64::decode(r.as_bytes())),
+            Some(r) => self.respond(exchange, sasl::decode_base64(r.as_bytes())),
             None => {
                 let challenge = match mechanism {
                     Mechanism::Plain => "",
@@ -135,7 +135,7 @@ impl Session {
         match line {
             // RFC 5034 §4: "*" cancels the exchange.
             Ok(line) if line == "*" => self.fail(reply::AUTH_CANCELLED),
-            Ok(line) => self.respond(exchange, base64::decode(line.as_bytes())),
+            Ok(line) => self.respond(exchange, sasl::decode_base64(line.as_bytes())),
             Err(e) => self.err(reply::reply_for(&e)),
         }
         true
@@ -223,7 +223,7 @@ impl Session {
     }
 
     /// Goes on with a decoded client response.
-    fn respond(&mut self, exchange: Exchange, response: Result<Vec<u8>, base64::InvalidBase64>) {
+    fn respond(&mut self, exchange: Exchange, response: Result<Vec<u8>, sasl::InvalidBase64>) {
         let Ok(response) = response else {
             return self.err(reply::BAD_BASE64);
         };
@@ -267,50 +267,5 @@ impl Session {
             password,
         });
         self.pending = Some(Pending::Auth { user });
-    }
-}
-
-/// RFC 4616 §2: `[authzid] NUL authcid NUL passwd`, UTF-8, authcid and passwd not empty.
-fn parse_plain(message: Vec<u8>) -> Option<(String, String, Secret<String>)> {
-    let message = String::from_utf8(message).ok()?;
-    let mut parts = message.split('\0');
-    let (authzid, authcid, password) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || authcid.is_empty() || password.is_empty() {
-        return None;
-    }
-    Some((
-        authzid.to_string(),
-        authcid.to_string(),
-        Secret::new(password.to_string()),
-    ))
-}
-
-fn non_empty_utf8(response: Vec<u8>) -> Option<String> {
-    String::from_utf8(response).ok().filter(|s| !s.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_messages_split_into_three_fields() {
-        let ok = |m: &[u8]| parse_plain(m.to_vec()).map(|(z, c, p)| (z, c, p.expose().clone()));
-        let s = |a: &str, b: &str, c: &str| Some((a.to_string(), b.to_string(), c.to_string()));
-        assert_eq!(ok(b"\0alice\0secret"), s("", "alice", "secret"));
-        assert_eq!(ok(b"bob\0alice\0secret"), s("bob", "alice", "secret"));
-        assert_eq!(ok("\0zoë\0pässword".as_bytes()), s("", "zoë", "pässword"));
-        for bad in [
-            &b""[..],
-            b"alice",
-            b"alice\0secret",
-            b"\0\0secret",
-            b"\0alice\0",
-            b"\0alice\0secret\0",
-            b"\0alice\0sec\0ret",
-            b"\0al\xffice\0secret",
-        ] {
-            assert_eq!(ok(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
     }
 }

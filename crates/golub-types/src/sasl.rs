@@ -1,12 +1,15 @@
-//! A strict base64 decoder (RFC 4648 §4) for SASL responses (RFC 5034 §4).
+//! SASL pieces shared by every protocol that authenticates (SMTP AUTH, POP3 AUTH, IMAP
+//! AUTHENTICATE): a strict base64 decoder (RFC 4648 §4) and the PLAIN message (RFC 4616).
 //!
 //! Strict means: the standard alphabet only, padding required to a multiple of four,
 //! no whitespace or line breaks, and the unused bits of the last group must be zero, so
 //! every input has at most one meaning (RFC 4648 §3.5).
 
+use crate::Secret;
+
 /// Why a string is not base64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct InvalidBase64;
+pub struct InvalidBase64;
 
 fn value(c: u8) -> Option<u32> {
     let v = match c {
@@ -21,7 +24,7 @@ fn value(c: u8) -> Option<u32> {
 }
 
 /// Decodes `text`; the empty string decodes to no octets.
-pub(crate) fn decode(text: &[u8]) -> Result<Vec<u8>, InvalidBase64> {
+pub fn decode_base64(text: &[u8]) -> Result<Vec<u8>, InvalidBase64> {
     if !text.len().is_multiple_of(4) {
         return Err(InvalidBase64);
     }
@@ -57,6 +60,26 @@ pub(crate) fn decode(text: &[u8]) -> Result<Vec<u8>, InvalidBase64> {
     Ok(out)
 }
 
+/// RFC 4616 §2: `[authzid] NUL authcid NUL passwd`, UTF-8, authcid and passwd not empty.
+pub fn parse_plain(message: Vec<u8>) -> Option<(String, String, Secret<String>)> {
+    let message = String::from_utf8(message).ok()?;
+    let mut parts = message.split('\0');
+    let (authzid, authcid, password) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || authcid.is_empty() || password.is_empty() {
+        return None;
+    }
+    Some((
+        authzid.to_string(),
+        authcid.to_string(),
+        Secret::new(password.to_string()),
+    ))
+}
+
+/// A LOGIN field: non-empty UTF-8.
+pub fn non_empty_utf8(response: Vec<u8>) -> Option<String> {
+    String::from_utf8(response).ok().filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,7 +107,7 @@ mod tests {
         ];
         for (text, want) in table {
             assert_eq!(
-                decode(text).as_deref(),
+                decode_base64(text).as_deref(),
                 Ok(*want),
                 "{:?}",
                 String::from_utf8_lossy(text)
@@ -120,7 +143,7 @@ mod tests {
         ];
         for text in table {
             assert_eq!(
-                decode(text),
+                decode_base64(text),
                 Err(InvalidBase64),
                 "{:?}",
                 String::from_utf8_lossy(text)
@@ -147,7 +170,28 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(decode(&text).as_deref(), Ok(input), "length {len}");
+            assert_eq!(decode_base64(&text).as_deref(), Ok(input), "length {len}");
+        }
+    }
+
+    #[test]
+    fn plain_messages_split_into_three_fields() {
+        let ok = |m: &[u8]| parse_plain(m.to_vec()).map(|(z, c, p)| (z, c, p.expose().clone()));
+        let s = |a: &str, b: &str, c: &str| Some((a.to_string(), b.to_string(), c.to_string()));
+        assert_eq!(ok(b"\0alice\0secret"), s("", "alice", "secret"));
+        assert_eq!(ok(b"bob\0alice\0secret"), s("bob", "alice", "secret"));
+        assert_eq!(ok("\0zoë\0pässword".as_bytes()), s("", "zoë", "pässword"));
+        for bad in [
+            &b""[..],
+            b"alice",
+            b"alice\0secret",
+            b"\0\0secret",
+            b"\0alice\0",
+            b"\0alice\0secret\0",
+            b"\0alice\0sec\0ret",
+            b"\0al\xffice\0secret",
+        ] {
+            assert_eq!(ok(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 }
