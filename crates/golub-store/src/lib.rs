@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod blob;
+mod check;
 mod directory;
 mod error;
 mod mailbox;
@@ -21,6 +22,7 @@ mod schema;
 mod writer;
 
 pub use blob::{BlobId, BodyRef};
+pub use check::{CheckReport, Finding};
 pub use directory::{AliasEntry, Recipient, User, hash_password};
 pub use error::Error;
 pub use mailbox::{Folder, MessageMeta};

@@ -75,6 +75,31 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX messages_blob ON messages(blob_id);
     "#,
+    // 2: quarantine for queue entries that cannot be delivered as they are (their body is
+    // gone): kept with envelope and recipients for an operator, out of delivery's way.
+    r#"
+    CREATE TABLE queue_quarantine (
+        id          INTEGER PRIMARY KEY,
+        blob_id     INTEGER NOT NULL,
+        reverse_path TEXT NOT NULL,
+        smtputf8    INTEGER NOT NULL,
+        eight_bit   INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        quarantined_at INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    );
+    CREATE TABLE queue_quarantine_rcpts (
+        queue_id    INTEGER NOT NULL REFERENCES queue_quarantine(id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        address     TEXT NOT NULL,
+        orig_address TEXT NOT NULL,
+        status      INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL,
+        next_attempt INTEGER NOT NULL,
+        last_reply  TEXT NOT NULL,
+        PRIMARY KEY (queue_id, idx)
+    );
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

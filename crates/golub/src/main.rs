@@ -42,6 +42,13 @@ enum Command {
     /// Look at the mail queue.
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// Check the store's consistency (with the server stopped); --repair fixes what it can.
+    CheckStore {
+        /// Fix refcounts, remove dangling rows and orphan files, quarantine broken queue
+        /// entries, raise folder counters.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -103,7 +110,7 @@ enum QueueCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("golub: error: {e:#}");
             ExitCode::from(1)
@@ -127,7 +134,7 @@ fn open_store(config: &Config) -> Result<Store> {
     })
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let config = load_config(&cli.config)?;
     match cli.command {
         Command::Serve => serve(config),
@@ -135,7 +142,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user(&open_store(&config)?, cmd),
         Command::Alias(cmd) => alias(&open_store(&config)?, cmd),
         Command::Queue(QueueCmd::List) => queue_list(&open_store(&config)?),
-    }
+        Command::CheckStore { repair } => return check_store(&open_store(&config)?, repair),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit 0 when the store is consistent (or was repaired into it), 1 when problems remain.
+fn check_store(store: &Store, repair: bool) -> Result<ExitCode> {
+    let report = store.check(repair)?;
+    println!("{report}");
+    Ok(if report.remaining == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn serve(config: Config) -> Result<()> {
