@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Runs every benchmark plan against Golub and each peer started by bench/peers.sh,
+# interleaved (golub, postfix, opensmtpd, smtp-sink, then the next plan, ...) for
+# $ROUNDS rounds, and prints per plan and target the median msgs/s and Golub's ratio.
+#
+#   bench/peers.sh start && bench/run.sh | tee out.md && bench/peers.sh stop
+#
+# Environment: ROUNDS (3), SCALE (1: multiplies every message count), TIME_LIMIT (15 s,
+# per load), TARGETS ("golub postfix opensmtpd sink"), IDLE_CONNS (10000), BENCH_DIR.
+set -uo pipefail
+
+BENCH_DIR=${BENCH_DIR:-/tmp/golub-bench}
+GOLUB_PORT=${GOLUB_PORT:-12525}
+POSTFIX_PORT=${POSTFIX_PORT:-12526}
+OSMTPD_PORT=${OSMTPD_PORT:-12527}
+SINK_PORT=${SINK_PORT:-12528}
+ROUNDS=${ROUNDS:-3}
+SCALE=${SCALE:-1}
+TIME_LIMIT=${TIME_LIMIT:-15}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-180}
+TARGETS=${TARGETS:-golub postfix opensmtpd sink}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+BENCH=${GOLUB_BENCH_BIN:-$REPO/target/release/golub-bench}
+RAW=$BENCH_DIR/results.tsv
+LOGS=$BENCH_DIR/logs
+
+# Plans: name | generator | sessions | messages | rcpts | size | golub-bench flags / smtp-source flags | label
+# Message counts are small on purpose (a full run is ~15 min on 2 cores); SCALE raises them.
+PLANS=(
+    "conn1|gb|1|500|1|4096||1 session, new connection per message, 4 KB"
+    "conn10|gb|10|2000|1|4096||10 sessions, new connection per message, 4 KB"
+    "conn50|gb|50|3000|1|4096||50 sessions, new connection per message, 4 KB"
+    "conn200|gb|200|3000|1|4096||200 sessions, new connection per message, 4 KB"
+    "src50|ss|50|1500|1|4096||50 sessions, new connection per message, 4 KB (smtp-source)"
+    "reuse50|gb|50|4000|1|4096|--reuse|50 sessions, reused connections, 4 KB"
+    "pipe50|gb|50|4000|1|4096|--reuse --pipelining|50 sessions, reused connections + PIPELINING, 4 KB"
+    "srcreuse50|ss|50|1500|1|4096|-d|50 sessions, reused connections, 4 KB (smtp-source -d)"
+    "rcpt10|gb|10|500|10|4096||10 sessions, new connection, 10 recipients per message, 4 KB"
+    "big256k|gb|10|300|1|262144||10 sessions, new connection per message, 256 KB"
+    "e2e50|e2e|50|3000|1|4096||end to end: 50 sessions, new connection, 4 KB, until the last is in the mailbox"
+)
+
+port_of() {
+    case $1 in golub) echo "$GOLUB_PORT" ;; postfix) echo "$POSTFIX_PORT" ;;
+    opensmtpd) echo "$OSMTPD_PORT" ;; sink) echo "$SINK_PORT" ;; esac
+}
+# how to count a target's mailboxes (mailcount.py kind and path); sink stores nothing
+store_of() {
+    case $1 in golub) echo "golub $BENCH_DIR/golub/data" ;;
+    postfix) echo "maildir $BENCH_DIR/postfix/maildir" ;;
+    opensmtpd) echo "maildir $BENCH_DIR/opensmtpd/maildir" ;;
+    *) echo "" ;; esac
+}
+now() { date +%s.%N; }
+count() { # target
+    local s
+    s=$(store_of "$1")
+    [[ -z $s ]] && { echo 0; return; }
+    # shellcheck disable=SC2086
+    python3 "$HERE/mailcount.py" count $s
+}
+# waits until the target's mailboxes hold $2 messages; prints the count reached
+drain() { # target expected
+    local s
+    s=$(store_of "$1")
+    [[ -z $s ]] && { echo "$2 0"; return 0; }
+    # shellcheck disable=SC2086
+    python3 "$HERE/mailcount.py" wait $s "$2" "$DRAIN_TIMEOUT"
+}
+jfield() { # json key
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d.get(sys.argv[2]); print(json.dumps(v) if isinstance(v,(dict,list)) else v)' "$1" "$2"
+}
+
+# One load against one target; appends a line to $RAW:
+# round plan target msgs_per_s accepted errors p50_ms p99_ms drain_s note
+run_one() { # round plan-spec target
+    local round=$1 spec=$2 target=$3
+    local name gen sessions messages rcpts size flags label
+    IFS='|' read -r name gen sessions messages rcpts size flags label <<<"$spec"
+    messages=$((messages * SCALE))
+    local port addr before t0 t1 out rc rate accepted errors p50 p99 note="" drained waited
+    port=$(port_of "$target")
+    addr=127.0.0.1:$port
+    if [[ $gen == e2e && $target == sink ]]; then return; fi
+    before=$(count "$target")
+    local log=$LOGS/r$round-$name-$target poller=""
+    if [[ $gen == e2e ]]; then
+        # end to end: a poller started before the load notes when the last planned
+        # message is in the mailboxes (it is ended below if not all were accepted)
+        # shellcheck disable=SC2046
+        python3 "$HERE/mailcount.py" wait $(store_of "$target") $((before + messages * rcpts)) \
+            $((TIME_LIMIT + DRAIN_TIMEOUT)) >"$log.e2e" &
+        poller=$!
+        sleep 0.3 # let python start and take its first count
+    fi
+    t0=$(now)
+    if [[ $gen == ss ]]; then
+        # smtp-source: -l is the body length (it adds ~150 bytes of headers); it has no
+        # time limit of its own, so timeout bounds it. It stops at the first bad reply.
+        # shellcheck disable=SC2086
+        timeout $((TIME_LIMIT * 4)) smtp-source $flags -s "$sessions" -m "$messages" -l "$size" \
+            -f bench@example.org -t user@example.org -M bench.example "$addr" \
+            >"$log.out" 2>"$log.err"
+        rc=$?
+        t1=$(now)
+        if ((rc == 0)); then accepted=$messages; errors="{}"; else
+            accepted=$(($(count "$target") - before)); errors="{\"exit\":$rc}"
+            [[ $target == sink ]] && accepted=0
+        fi
+        rate=$(python3 -c "print(f'{$accepted/($t1-$t0):.1f}')")
+        p50=""; p99=""
+    else
+        local to=user@example.org
+        ((rcpts > 1)) && to='user{n}@example.org'
+        # shellcheck disable=SC2086
+        out=$("$BENCH" smtp --addr "$addr" --sessions "$sessions" --messages "$messages" \
+            --size "$size" --rcpts "$rcpts" --to "$to" $flags --time-limit "$TIME_LIMIT" \
+            --json 2>"$log.err")
+        rc=$?
+        t1=$(now)
+        echo "$out" >"$log.out"
+        if [[ -z $out ]]; then
+            rate=0; accepted=0; errors="{\"run\":\"$(head -c 120 "$log.err" | tr '\n\t' '  ')\"}"; p50=""; p99=""
+        else
+            rate=$(jfield "$out" msgs_per_s); accepted=$(jfield "$out" accepted)
+            errors=$(jfield "$out" errors); p50=$(jfield "$out" p50_ms); p99=$(jfield "$out" p99_ms)
+            [[ $(jfield "$out" stopped) != None ]] && note="stopped:$(jfield "$out" stopped)"
+        fi
+    fi
+    # wait until everything accepted is in the mailboxes, so that no target's delivery
+    # backlog runs during the next target's load (for e2e this is the measurement)
+    local reached=""
+    if [[ -n $poller ]]; then
+        if ((accepted == messages)); then
+            wait "$poller"
+            read -r drained waited reached <"$log.e2e"
+            waited=$(python3 -c "print(f'{max(0.0, $reached - $t1):.3f}')")
+        else
+            kill "$poller" 2>/dev/null; wait "$poller" 2>/dev/null
+            reached=""
+        fi
+    fi
+    [[ -z $reached ]] && read -r drained waited reached < <(drain "$target" $((before + accepted * rcpts)))
+    if ((drained < before + accepted * rcpts)); then
+        note="$note drain-timeout:$((drained - before))/$((accepted * rcpts))"
+    fi
+    if [[ $gen == e2e ]]; then
+        # from the start of the load until the last message was in a mailbox
+        rate=$(python3 -c "print(f'{$accepted/(max($t1, $reached)-$t0):.1f}')")
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$target" "$rate" \
+        "$accepted" "$errors" "$p50" "$p99" "$waited" "$note" >>"$RAW"
+    printf '  round %s %-10s %-9s %8s msgs/s  accepted %-5s errors %s drain %ss %s\n' \
+        "$round" "$name" "$target" "$rate" "$accepted" "$errors" "$waited" "$note" >&2
+}
+
+golub_pid() { cat "$BENCH_DIR/golub/pid"; }
+osmtpd_pids() { # the master and its children
+    local p
+    p=$(cat "$BENCH_DIR/opensmtpd/pid")
+    echo "$p" $(ps -o pid= --ppid "$p")
+}
+
+# ------------------------------------------------------------------ conditions
+mkdir -p "$LOGS"
+: >"$RAW"
+for t in $TARGETS; do
+    python3 - "$(port_of "$t")" <<'EOF' || { echo "run: $t is not up on $(port_of "$t"); run bench/peers.sh start" >&2; exit 1; }
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); s.settimeout(5)
+assert s.recv(512).startswith(b"220")
+EOF
+done
+
+echo "# Golub benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo
+echo "## Conditions"
+echo
+echo '```'
+echo "nproc: $(nproc)"
+free -g | sed 's/^/free -g: /'
+df -h "$BENCH_DIR" | sed 's/^/df -h: /'
+echo "kernel: $(uname -srvm)"
+echo "debian: $(cat /etc/debian_version)"
+echo "golub: $("$(dirname "$BENCH")/golub" --version 2>/dev/null), release binary built $(date -u -r "$(dirname "$BENCH")/golub" +%FT%TZ); repo HEAD now $(git -C "$REPO" rev-parse --short HEAD)"
+echo "postfix: $(dpkg-query -W -f '${Version}' postfix 2>/dev/null)"
+echo "opensmtpd: $(ls "$BENCH_DIR"/opensmtpd-pkg/deb/ 2>/dev/null | sed 's/opensmtpd_//; s/_amd64.deb//')"
+echo "python3: $(python3 -V 2>&1)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rounds: $ROUNDS, scale: $SCALE, time limit per load: ${TIME_LIMIT}s, targets: $TARGETS"
+echo '```'
+echo
+
+# ------------------------------------------------------------------ physical limits
+echo "## Disk flush rate (the data disk, $BENCH_DIR)"
+echo
+echo '```'
+python3 "$HERE/fsync-rate.py" "$BENCH_DIR/fsync" 3 | sed 's/^append/append+fdatasync ops\/s:/; s/^per-file/create+fsync+dir fsync ops\/s:/'
+echo '```'
+echo
+
+RSS_IDLE=$("$HERE/rss.sh" "$(golub_pid)")
+
+# ------------------------------------------------------------------ plans
+START=$(now)
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round of $ROUNDS" >&2
+    for spec in "${PLANS[@]}"; do
+        for t in $TARGETS; do
+            run_one "$round" "$spec" "$t"
+        done
+    done
+done
+END=$(now)
+
+# ------------------------------------------------------------------ memory
+RSS_AFTER=$("$HERE/rss.sh" "$(golub_pid)")
+IDLE_GOLUB=$(ulimit -n "$(ulimit -Hn)"; python3 "$HERE/idle-conns.py" "127.0.0.1:$GOLUB_PORT" "$IDLE_CONNS" "$(golub_pid)" 3 2>"$LOGS/idle-golub.err")
+IDLE_OSMTPD=""
+if [[ " $TARGETS " == *" opensmtpd "* ]]; then
+    # OpenSMTPD runs all SMTP sessions in one process ("pony express"): report that one's
+    # RSS and the sum over its processes
+    PONY=$(pgrep -f 'smtpd: pony express' | head -1)
+    OS_IDLE=$("$HERE/rss.sh" $(osmtpd_pids))
+    IDLE_OSMTPD=$(ulimit -n "$(ulimit -Hn)"; python3 "$HERE/idle-conns.py" "127.0.0.1:$OSMTPD_PORT" "$IDLE_CONNS" "$PONY" 3 2>"$LOGS/idle-opensmtpd.err")
+fi
+
+echo "## Memory"
+echo
+echo '```'
+echo "golub RSS idle, before any load: $RSS_IDLE kB"
+echo "golub RSS idle, after all plans: $RSS_AFTER kB"
+echo "golub with $IDLE_CONNS idle SMTP connections: $IDLE_GOLUB"
+[[ -n $IDLE_OSMTPD ]] && echo "opensmtpd RSS idle (all processes): $OS_IDLE kB; with $IDLE_CONNS idle connections, its session process: $IDLE_OSMTPD"
+echo '```'
+echo
+
+echo "## Results (median of $ROUNDS rounds; plans took $(python3 -c "print(f'{$END-$START:.0f}')") s)"
+echo
+python3 "$HERE/summary.py" "$RAW" "${PLANS[@]}"
+echo
+echo "Raw rows (round plan target msgs/s accepted errors p50_ms p99_ms drain_s note): $RAW"

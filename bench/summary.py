@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Turns run.sh's raw rows into markdown tables: median msgs/s per plan and target,
+Golub's ratio to each peer, and the median p50/p99 latency (golub-bench plans).
+
+  summary.py RESULTS.tsv PLAN-SPEC...   (the PLANS entries of run.sh, for labels/order)
+"""
+import json
+import statistics
+import sys
+
+ORDER = ["golub", "postfix", "opensmtpd", "sink"]
+NAMES = {"golub": "Golub", "postfix": "Postfix", "opensmtpd": "OpenSMTPD", "sink": "smtp-sink"}
+
+
+def main():
+    path, specs = sys.argv[1], sys.argv[2:]
+    labels = {}
+    for s in specs:
+        f = s.split("|")
+        labels[f[0]] = f[7]
+    rows = {}
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 10:
+            continue
+        rnd, plan, target, rate, accepted, errors, p50, p99, drain, note = f[:10]
+        r = rows.setdefault((plan, target), {"rate": [], "err": {}, "p50": [], "p99": [], "notes": []})
+        r["rate"].append(float(rate))
+        try:
+            for k, v in json.loads(errors).items():
+                r["err"][k] = r["err"].get(k, 0) + (v if isinstance(v, int) else 1)
+        except ValueError:
+            r["err"]["?"] = r["err"].get("?", 0) + 1
+        if p50:
+            r["p50"].append(float(p50))
+            r["p99"].append(float(p99))
+        if note.strip():
+            r["notes"].append(note.strip())
+    targets = [t for t in ORDER if any(k[1] == t for k in rows)]
+    peers = [t for t in targets if t != "golub"]
+    med = {k: statistics.median(v["rate"]) for k, v in rows.items()}
+
+    hdr = ["plan"] + [f"{NAMES[t]} msgs/s" for t in targets]
+    if "golub" in targets:
+        hdr += [f"Golub/{NAMES[t]}" for t in peers]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for plan in labels:
+        if not any((plan, t) in rows for t in targets):
+            continue
+        cells = [labels[plan]]
+        for t in targets:
+            cells.append(f"{med[(plan, t)]:.0f}" if (plan, t) in med else "n/a")
+        if "golub" in targets:
+            g = med.get((plan, "golub"))
+            for t in peers:
+                p = med.get((plan, t))
+                cells.append(f"{g / p:.2f}" if g is not None and p else "n/a")
+        print("| " + " | ".join(cells) + " |")
+
+    print()
+    print("Latency per message, median over rounds of each round's p50 / p99 in ms "
+          "(golub-bench plans; from the connect with a new connection per message, from MAIL "
+          "when reused):")
+    print()
+    hdr = ["plan"] + [NAMES[t] for t in targets]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for plan in labels:
+        cells, any_lat = [labels[plan]], False
+        for t in targets:
+            r = rows.get((plan, t))
+            if r and r["p50"]:
+                any_lat = True
+                cells.append(f"{statistics.median(r['p50']):.1f} / {statistics.median(r['p99']):.1f}")
+            else:
+                cells.append("n/a")
+        if any_lat:
+            print("| " + " | ".join(cells) + " |")
+
+    problems = [(k, v) for k, v in sorted(rows.items()) if v["err"] or v["notes"]]
+    print()
+    if problems:
+        print("Errors and notes (summed over rounds):")
+        print()
+        for (plan, t), v in problems:
+            print(f"- {plan} / {NAMES[t]}: errors {json.dumps(v['err'])}"
+                  + (f"; {'; '.join(v['notes'])}" if v["notes"] else ""))
+    else:
+        print("No errors, no time limits reached, every accepted message reached its mailbox.")
+
+
+if __name__ == "__main__":
+    main()
