@@ -86,9 +86,8 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
 
 pub(crate) fn read_blob(conn: &Connection, dir: &Path, id: BlobId) -> Result<Vec<u8>> {
     let row: Option<(Option<Vec<u8>>, Option<String>)> = conn
-        .query_row("SELECT data, path FROM blobs WHERE id = ?1", [id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT data, path FROM blobs WHERE id = ?1")?
+        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
         Some((Some(data), _)) => Ok(data),
@@ -100,23 +99,22 @@ pub(crate) fn read_blob(conn: &Connection, dir: &Path, id: BlobId) -> Result<Vec
 /// Stores a body with one reference (the queue entry's).
 pub(crate) fn insert(tx: &mut Tx<'_>, body: &BodyRef) -> Result<BlobId> {
     match body {
-        BodyRef::Inline(data) => tx.conn().execute(
-            "INSERT INTO blobs (size, refcount, data) VALUES (?1, 1, ?2)",
-            params![data.len() as i64, data],
-        )?,
-        BodyRef::File { relative, size } => tx.conn().execute(
-            "INSERT INTO blobs (size, refcount, path) VALUES (?1, 1, ?2)",
-            params![*size as i64, relative],
-        )?,
+        BodyRef::Inline(data) => tx
+            .conn()
+            .prepare_cached("INSERT INTO blobs (size, refcount, data) VALUES (?1, 1, ?2)")?
+            .execute(params![data.len() as i64, data])?,
+        BodyRef::File { relative, size } => tx
+            .conn()
+            .prepare_cached("INSERT INTO blobs (size, refcount, path) VALUES (?1, 1, ?2)")?
+            .execute(params![*size as i64, relative])?,
     };
     Ok(BlobId(tx.conn().last_insert_rowid()))
 }
 
 pub(crate) fn add_refs(tx: &mut Tx<'_>, id: BlobId, n: i64) -> Result<()> {
-    tx.conn().execute(
-        "UPDATE blobs SET refcount = refcount + ?2 WHERE id = ?1",
-        params![id.0, n],
-    )?;
+    tx.conn()
+        .prepare_cached("UPDATE blobs SET refcount = refcount + ?2 WHERE id = ?1")?
+        .execute(params![id.0, n])?;
     Ok(())
 }
 
@@ -124,17 +122,17 @@ pub(crate) fn add_refs(tx: &mut Tx<'_>, id: BlobId, n: i64) -> Result<()> {
 pub(crate) fn release(tx: &mut Tx<'_>, dir: &Path, id: BlobId) -> Result<()> {
     let left: Option<(i64, Option<String>)> = tx
         .conn()
-        .query_row(
+        .prepare_cached(
             "UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1 RETURNING refcount, path",
-            [id.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((n, path)) = left
         && n <= 0
     {
         tx.conn()
-            .execute("DELETE FROM blobs WHERE id = ?1", [id.0])?;
+            .prepare_cached("DELETE FROM blobs WHERE id = ?1")?
+            .execute([id.0])?;
         if let Some(p) = path {
             tx.remove_after_commit(PathBuf::from(dir).join(p));
         }

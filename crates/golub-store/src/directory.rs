@@ -67,10 +67,10 @@ impl Store {
     pub fn add_domain(&self, name: &str) -> Result<()> {
         let name = name.to_lowercase();
         self.write(move |tx| {
-            let n = tx.conn().execute(
-                "INSERT OR IGNORE INTO domains (name, created_at) VALUES (?1, ?2)",
-                params![name, unix_now()],
-            )?;
+            let n = tx
+                .conn()
+                .prepare_cached("INSERT OR IGNORE INTO domains (name, created_at) VALUES (?1, ?2)")?
+                .execute(params![name, unix_now()])?;
             if n == 0 {
                 return Err(Error::AlreadyExists(format!("domain {name}")));
             }
@@ -90,15 +90,11 @@ impl Store {
     pub fn remove_domain(&self, name: &str) -> Result<()> {
         let name = name.to_lowercase();
         self.write(move |tx| {
-            let users: i64 = tx.conn().query_row(
-                "SELECT COUNT(*) FROM users WHERE domain = ?1",
-                [&name],
+            let users: i64 = tx.conn().prepare_cached("SELECT COUNT(*) FROM users WHERE domain = ?1")?.query_row([&name],
                 |r| r.get(0),
             )?;
             let pattern = format!("%@{name}");
-            let aliases: i64 = tx.conn().query_row(
-                "SELECT COUNT(DISTINCT address) FROM aliases WHERE address LIKE ?1",
-                [&pattern],
+            let aliases: i64 = tx.conn().prepare_cached("SELECT COUNT(DISTINCT address) FROM aliases WHERE address LIKE ?1")?.query_row([&pattern],
                 |r| r.get(0),
             )?;
             if users > 0 || aliases > 0 {
@@ -108,7 +104,7 @@ impl Store {
             }
             let n = tx
                 .conn()
-                .execute("DELETE FROM domains WHERE name = ?1", [&name])?;
+                .prepare_cached("DELETE FROM domains WHERE name = ?1")?.execute([&name])?;
             if n == 0 {
                 return Err(Error::NotFound(format!("domain {name}")));
             }
@@ -120,13 +116,10 @@ impl Store {
     pub fn is_local_domain(&self, domain: &str) -> Result<bool> {
         let domain = domain.to_lowercase();
         self.read(|c| {
-            Ok(
-                c.query_row("SELECT 1 FROM domains WHERE name = ?1", [&domain], |_| {
-                    Ok(())
-                })
+            Ok(c.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+                .query_row([&domain], |_| Ok(()))
                 .optional()?
-                .is_some(),
-            )
+                .is_some())
         })
     }
 
@@ -141,9 +134,8 @@ impl Store {
         self.write(move |tx| {
             let known: Option<i64> = tx
                 .conn()
-                .query_row("SELECT 1 FROM domains WHERE name = ?1", [&domain], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+                .query_row([&domain], |r| r.get(0))
                 .optional()?;
             if known.is_none() {
                 return Err(Error::Invalid(format!(
@@ -153,11 +145,13 @@ impl Store {
             if alias_targets(tx.conn(), &address)?.is_some() {
                 return Err(Error::AlreadyExists(format!("{address} (as an alias)")));
             }
-            let n = tx.conn().execute(
-                "INSERT OR IGNORE INTO users (address, domain, name, password, created_at)
+            let n = tx
+                .conn()
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO users (address, domain, name, password, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![address, domain, name, password_hash, unix_now()],
-            )?;
+                )?
+                .execute(params![address, domain, name, password_hash, unix_now()])?;
             if n == 0 {
                 return Err(Error::AlreadyExists(format!("user {address}")));
             }
@@ -184,18 +178,17 @@ impl Store {
     pub fn user(&self, address: &str) -> Result<Option<User>> {
         let address = address.to_lowercase();
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT id, address, name FROM users WHERE address = ?1",
-                [&address],
-                |r| {
-                    Ok(User {
-                        id: r.get(0)?,
-                        address: r.get(1)?,
-                        name: r.get(2)?,
+            Ok(
+                c.prepare_cached("SELECT id, address, name FROM users WHERE address = ?1")?
+                    .query_row([&address], |r| {
+                        Ok(User {
+                            id: r.get(0)?,
+                            address: r.get(1)?,
+                            name: r.get(2)?,
+                        })
                     })
-                },
+                    .optional()?,
             )
-            .optional()?)
         })
     }
 
@@ -206,15 +199,17 @@ impl Store {
         self.write(move |tx| {
             let id: Option<i64> = tx
                 .conn()
-                .query_row("SELECT id FROM users WHERE address = ?1", [&address], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT id FROM users WHERE address = ?1")?
+                .query_row([&address], |r| r.get(0))
                 .optional()?;
             let id = id.ok_or_else(|| Error::NotFound(format!("user {address}")))?;
             mailbox::remove_all_messages(tx, &dir, id)?;
             tx.conn()
-                .execute("DELETE FROM folders WHERE user_id = ?1", [id])?;
-            tx.conn().execute("DELETE FROM users WHERE id = ?1", [id])?;
+                .prepare_cached("DELETE FROM folders WHERE user_id = ?1")?
+                .execute([id])?;
+            tx.conn()
+                .prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute([id])?;
             Ok(())
         })
     }
@@ -222,10 +217,10 @@ impl Store {
     pub fn set_password(&self, address: &str, password_hash: String) -> Result<()> {
         let address = address.to_lowercase();
         self.write(move |tx| {
-            let n = tx.conn().execute(
-                "UPDATE users SET password = ?2 WHERE address = ?1",
-                params![address, password_hash],
-            )?;
+            let n = tx
+                .conn()
+                .prepare_cached("UPDATE users SET password = ?2 WHERE address = ?1")?
+                .execute(params![address, password_hash])?;
             if n == 0 {
                 return Err(Error::NotFound(format!("user {address}")));
             }
@@ -238,20 +233,19 @@ impl Store {
     pub fn verify_password(&self, address: &str, password: &str) -> Result<Option<User>> {
         let address = address.to_lowercase();
         let row: Option<(User, String)> = self.read(|c| {
-            Ok(c.query_row(
+            Ok(c.prepare_cached(
                 "SELECT id, address, name, password FROM users WHERE address = ?1",
-                [&address],
-                |r| {
-                    Ok((
-                        User {
-                            id: r.get(0)?,
-                            address: r.get(1)?,
-                            name: r.get(2)?,
-                        },
-                        r.get(3)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([&address], |r| {
+                Ok((
+                    User {
+                        id: r.get(0)?,
+                        address: r.get(1)?,
+                        name: r.get(2)?,
+                    },
+                    r.get(3)?,
+                ))
+            })
             .optional()?)
         })?;
         let Some((user, phc)) = row else {
@@ -283,7 +277,7 @@ impl Store {
         self.write(move |tx| {
             let known: Option<i64> = tx
                 .conn()
-                .query_row("SELECT 1 FROM domains WHERE name = ?1", [&domain], |r| {
+                .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?.query_row([&domain], |r| {
                     r.get(0)
                 })
                 .optional()?;
@@ -292,22 +286,18 @@ impl Store {
             }
             let is_user: Option<i64> = tx
                 .conn()
-                .query_row("SELECT 1 FROM users WHERE address = ?1", [&address], |r| {
+                .prepare_cached("SELECT 1 FROM users WHERE address = ?1")?.query_row([&address], |r| {
                     r.get(0)
                 })
                 .optional()?;
             if is_user.is_some() {
                 return Err(Error::AlreadyExists(format!("{address} (as a user)")));
             }
-            let start: i64 = tx.conn().query_row(
-                "SELECT COALESCE(MAX(position) + 1, 0) FROM aliases WHERE address = ?1",
-                [&address],
+            let start: i64 = tx.conn().prepare_cached("SELECT COALESCE(MAX(position) + 1, 0) FROM aliases WHERE address = ?1")?.query_row([&address],
                 |r| r.get(0),
             )?;
             for (i, t) in targets.iter().enumerate() {
-                tx.conn().execute(
-                    "INSERT OR IGNORE INTO aliases (address, target, position) VALUES (?1, ?2, ?3)",
-                    params![address, t, start + i as i64],
+                tx.conn().prepare_cached("INSERT OR IGNORE INTO aliases (address, target, position) VALUES (?1, ?2, ?3)")?.execute(params![address, t, start + i as i64],
                 )?;
             }
             Ok(())
@@ -341,14 +331,15 @@ impl Store {
         self.write(move |tx| {
             let n = if targets.is_empty() {
                 tx.conn()
-                    .execute("DELETE FROM aliases WHERE address = ?1", [&address])?
+                    .prepare_cached("DELETE FROM aliases WHERE address = ?1")?
+                    .execute([&address])?
             } else {
                 let mut n = 0;
                 for t in &targets {
-                    n += tx.conn().execute(
-                        "DELETE FROM aliases WHERE address = ?1 AND target = ?2",
-                        params![address, t],
-                    )?;
+                    n += tx
+                        .conn()
+                        .prepare_cached("DELETE FROM aliases WHERE address = ?1 AND target = ?2")?
+                        .execute(params![address, t])?;
                 }
                 n
             };
@@ -364,17 +355,14 @@ impl Store {
         let address = address.to_lowercase();
         self.read(|c| {
             let user = c
-                .query_row(
-                    "SELECT id, address, name FROM users WHERE address = ?1",
-                    [&address],
-                    |r| {
-                        Ok(User {
-                            id: r.get(0)?,
-                            address: r.get(1)?,
-                            name: r.get(2)?,
-                        })
-                    },
-                )
+                .prepare_cached("SELECT id, address, name FROM users WHERE address = ?1")?
+                .query_row([&address], |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        address: r.get(1)?,
+                        name: r.get(2)?,
+                    })
+                })
                 .optional()?;
             if let Some(u) = user {
                 return Ok(Some(Recipient::User(u)));

@@ -87,6 +87,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Every hot statement is prepared once and kept (rusqlite's default keeps 16).
+    conn.set_prepared_statement_cache_capacity(128);
     // WAL + synchronous=FULL: every commit is fsync'd before it returns, which is what the
     // 250 after DATA promises (a crash after the reply loses nothing).
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -45,10 +45,8 @@ pub(crate) fn create_default_folders(tx: &mut Tx<'_>, user_id: i64) -> Result<()
     // UIDVALIDITY only has to change when a folder is re-created; creation time does that.
     let uidvalidity = (unix_now() as u64 & 0xFFFF_FFFF).max(1) as i64;
     for (name, special) in DEFAULT_FOLDERS {
-        tx.conn().execute(
-            "INSERT INTO folders (user_id, name, uidvalidity, uidnext, highestmodseq, special_use)
-             VALUES (?1, ?2, ?3, 1, 1, ?4)",
-            params![user_id, name, uidvalidity, special],
+        tx.conn().prepare_cached("INSERT INTO folders (user_id, name, uidvalidity, uidnext, highestmodseq, special_use)
+             VALUES (?1, ?2, ?3, 1, 1, ?4)")?.execute(params![user_id, name, uidvalidity, special],
         )?;
     }
     Ok(())
@@ -67,20 +65,23 @@ pub(crate) fn append(
 ) -> Result<u32> {
     let row: Option<(i64, i64, i64)> = tx
         .conn()
-        .query_row(
+        .prepare_cached(
             "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
              WHERE user_id = ?1 AND name = ?2
              RETURNING id, uidnext - 1, highestmodseq",
-            params![user_id, folder],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![user_id, folder], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let (folder_id, uid, modseq) =
         row.ok_or_else(|| Error::NotFound(format!("folder {folder} of user {user_id}")))?;
-    tx.conn().execute(
-        "INSERT INTO messages (folder_id, uid, blob_id, prefix, size, internal_date, modseq)
+    tx.conn()
+        .prepare_cached(
+            "INSERT INTO messages (folder_id, uid, blob_id, prefix, size, internal_date, modseq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+        )?
+        .execute(params![
             folder_id,
             uid,
             blob_id.0,
@@ -88,8 +89,7 @@ pub(crate) fn append(
             (blob_size + prefix.len() as u64) as i64,
             internal_date,
             modseq
-        ],
-    )?;
+        ])?;
     blob::add_refs(tx, blob_id, 1)?;
     Ok(uid as u32)
 }
@@ -103,10 +103,11 @@ pub(crate) fn remove_all_messages(tx: &mut Tx<'_>, dir: &Path, user_id: i64) -> 
         let rows = stmt.query_map([user_id], |r| r.get(0))?;
         rows.collect::<std::result::Result<Vec<_>, _>>()?
     };
-    tx.conn().execute(
-        "DELETE FROM messages WHERE folder_id IN (SELECT id FROM folders WHERE user_id = ?1)",
-        [user_id],
-    )?;
+    tx.conn()
+        .prepare_cached(
+            "DELETE FROM messages WHERE folder_id IN (SELECT id FROM folders WHERE user_id = ?1)",
+        )?
+        .execute([user_id])?;
     for b in blobs {
         blob::release(tx, dir, BlobId(b))?;
     }
@@ -140,12 +141,11 @@ impl Store {
 
     pub fn folder(&self, user_id: i64, name: &str) -> Result<Option<Folder>> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(c.prepare_cached(
                 "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed
                  FROM folders WHERE user_id = ?1 AND name = ?2",
-                params![user_id, name],
-                folder_row,
-            )
+            )?
+            .query_row(params![user_id, name], folder_row)
             .optional()?)
         })
     }
@@ -176,11 +176,12 @@ impl Store {
         let dir = self.dir().to_path_buf();
         self.read(|c| {
             let row: Option<(Vec<u8>, i64)> = c
-                .query_row(
+                .prepare_cached(
                     "SELECT prefix, blob_id FROM messages WHERE folder_id = ?1 AND uid = ?2",
-                    params![folder_id, uid as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                )?
+                .query_row(params![folder_id, uid as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
             let (mut prefix, blob_id) =
                 row.ok_or_else(|| Error::NotFound(format!("message {uid}")))?;
@@ -197,11 +198,10 @@ impl Store {
             for uid in uids {
                 let blob: Option<i64> = tx
                     .conn()
-                    .query_row(
+                    .prepare_cached(
                         "DELETE FROM messages WHERE folder_id = ?1 AND uid = ?2 RETURNING blob_id",
-                        params![folder_id, uid as i64],
-                        |r| r.get(0),
-                    )
+                    )?
+                    .query_row(params![folder_id, uid as i64], |r| r.get(0))
                     .optional()?;
                 if let Some(b) = blob {
                     blob::release(tx, &dir, BlobId(b))?;
@@ -209,10 +209,11 @@ impl Store {
                 }
             }
             if removed > 0 {
-                tx.conn().execute(
-                    "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
-                    [folder_id],
-                )?;
+                tx.conn()
+                    .prepare_cached(
+                        "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
+                    )?
+                    .execute([folder_id])?;
             }
             Ok(removed)
         })

@@ -90,18 +90,19 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<()> {
     }
     let blob_id = blob::insert(tx, &msg.body)?;
     let now = unix_now();
-    tx.conn().execute(
-        "INSERT INTO queue (id, blob_id, reverse_path, smtputf8, eight_bit, received_at)
+    tx.conn()
+        .prepare_cached(
+            "INSERT INTO queue (id, blob_id, reverse_path, smtputf8, eight_bit, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+        )?
+        .execute(params![
             msg.id.0 as i64,
             blob_id.0,
             msg.reverse_path,
             msg.smtputf8,
             msg.eight_bit,
             now
-        ],
-    )?;
+        ])?;
     let mut stmt = tx.conn().prepare_cached(
         "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
          VALUES (?1, ?2, ?3, ?3, 0, ?4)",
@@ -210,11 +211,10 @@ impl Store {
     /// Number of recipients not yet delivered or bounced.
     pub fn queue_pending_count(&self) -> Result<u64> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM queue_rcpts WHERE status IN (0, 1)",
-                [],
-                |r| r.get::<_, i64>(0),
-            )? as u64)
+            Ok(
+                c.prepare_cached("SELECT COUNT(*) FROM queue_rcpts WHERE status IN (0, 1)")?
+                    .query_row([], |r| r.get::<_, i64>(0))? as u64,
+            )
         })
     }
 
@@ -283,21 +283,21 @@ pub fn record_delivery(
                 for (user, prefix) in copies {
                     mailbox::append(tx, *user, "INBOX", msg.blob_id, msg.blob_size, prefix, now)?;
                 }
-                let orig: String = tx.conn().query_row(
-                    "SELECT orig_address FROM queue_rcpts WHERE queue_id = ?1 AND idx = ?2",
-                    params![qid, idx],
-                    |r| r.get(0),
-                )?;
-                let next: i64 = tx.conn().query_row(
-                    "SELECT COALESCE(MAX(idx) + 1, 0) FROM queue_rcpts WHERE queue_id = ?1",
-                    [qid],
-                    |r| r.get(0),
-                )?;
+                let orig: String = tx
+                    .conn()
+                    .prepare_cached(
+                        "SELECT orig_address FROM queue_rcpts WHERE queue_id = ?1 AND idx = ?2",
+                    )?
+                    .query_row(params![qid, idx], |r| r.get(0))?;
+                let next: i64 = tx
+                    .conn()
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(idx) + 1, 0) FROM queue_rcpts WHERE queue_id = ?1",
+                    )?
+                    .query_row([qid], |r| r.get(0))?;
                 for (i, a) in added.iter().enumerate() {
-                    tx.conn().execute(
-                        "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
-                         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-                        params![qid, next + i as i64, a, orig, now],
+                    tx.conn().prepare_cached("INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5)")?.execute(params![qid, next + i as i64, a, orig, now],
                     )?;
                 }
                 set_status(tx, qid, idx, RcptStatus::Delivered, "expanded", None)?;
@@ -307,16 +307,19 @@ pub fn record_delivery(
     for m in also_enqueue {
         enqueue(tx, m)?;
     }
-    let open: i64 = tx.conn().query_row(
-        "SELECT COUNT(*) FROM queue_rcpts WHERE queue_id = ?1 AND status IN (0, 1)",
-        [qid],
-        |r| r.get(0),
-    )?;
+    let open: i64 = tx
+        .conn()
+        .prepare_cached(
+            "SELECT COUNT(*) FROM queue_rcpts WHERE queue_id = ?1 AND status IN (0, 1)",
+        )?
+        .query_row([qid], |r| r.get(0))?;
     if open == 0 {
         tx.conn()
-            .execute("DELETE FROM queue_rcpts WHERE queue_id = ?1", [qid])?;
+            .prepare_cached("DELETE FROM queue_rcpts WHERE queue_id = ?1")?
+            .execute([qid])?;
         tx.conn()
-            .execute("DELETE FROM queue WHERE id = ?1", [qid])?;
+            .prepare_cached("DELETE FROM queue WHERE id = ?1")?
+            .execute([qid])?;
         blob::release(tx, dir, msg.blob_id)?;
     }
     Ok(())
@@ -330,11 +333,12 @@ fn set_status(
     reply: &str,
     next_attempt: Option<i64>,
 ) -> Result<()> {
-    tx.conn().execute(
-        "UPDATE queue_rcpts SET status = ?3, last_reply = ?4, attempts = attempts + 1,
+    tx.conn()
+        .prepare_cached(
+            "UPDATE queue_rcpts SET status = ?3, last_reply = ?4, attempts = attempts + 1,
                 next_attempt = COALESCE(?5, next_attempt)
          WHERE queue_id = ?1 AND idx = ?2",
-        params![qid, idx, status as i64, reply, next_attempt],
-    )?;
+        )?
+        .execute(params![qid, idx, status as i64, reply, next_attempt])?;
     Ok(())
 }

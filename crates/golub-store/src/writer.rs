@@ -106,12 +106,18 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Job>, max_batch: usize, counte
     }
 }
 
+/// Runs one statement through the statement cache: the writer runs the same few
+/// transaction-control statements thousands of times a second.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_batch(conn: &Connection, batch: Vec<Job>) {
     let mut tx = Tx {
         conn,
         remove_after_commit: Vec::new(),
     };
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let e = Error::from(e);
         tracing::error!(error = %e, "store: cannot begin a write transaction");
         for job in batch {
@@ -124,17 +130,17 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
     }
     let mut completions = Vec::with_capacity(batch.len());
     for job in batch {
-        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let savepoint = exec(conn, "SAVEPOINT job");
         let (ok, completion) = job(&mut tx);
         if savepoint.is_ok() {
             if !ok {
-                let _ = conn.execute_batch("ROLLBACK TO job");
+                let _ = exec(conn, "ROLLBACK TO job");
             }
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = exec(conn, "RELEASE job");
         }
         completions.push(completion);
     }
-    match conn.execute_batch("COMMIT") {
+    match exec(conn, "COMMIT") {
         Ok(()) => {
             for path in tx.remove_after_commit.drain(..) {
                 let _ = std::fs::remove_file(path);
