@@ -45,14 +45,25 @@ impl Drop for Fixture {
             let _ = s.kill();
             let _ = s.wait();
         }
-        let ok = Command::new("umount")
-            .arg(&self.mount)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        // A store this process opened closes its files when its writer thread ends,
+        // a moment after the drop: poll until the mount is no longer busy.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let unmounted = Command::new("umount")
+                .arg(&self.mount)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if unmounted {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        eprintln!(
+            "full_disk: {} stays busy; unmounting lazily",
+            self.mount.display()
+        );
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
     }
 }
 
