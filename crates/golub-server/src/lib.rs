@@ -173,27 +173,21 @@ impl Server {
             (Service::Submissions, &config.listen.submissions),
         ] {
             for addr in addrs {
-                let l =
-                    tokio::net::TcpListener::bind(addr)
-                        .await
-                        .map_err(|cause| Error::Listen {
-                            addr: *addr,
-                            proto: service.name(),
-                            cause,
-                        })?;
+                let l = net::listener::bind(*addr).map_err(|cause| Error::Listen {
+                    addr: *addr,
+                    proto: service.name(),
+                    cause,
+                })?;
                 listeners.push((Listener::Smtp(service), l));
             }
         }
         for (implicit_tls, addrs) in [(false, &config.listen.pop3), (true, &config.listen.pop3s)] {
             for addr in addrs {
-                let l =
-                    tokio::net::TcpListener::bind(addr)
-                        .await
-                        .map_err(|cause| Error::Listen {
-                            addr: *addr,
-                            proto: if implicit_tls { "pop3s" } else { "pop3" },
-                            cause,
-                        })?;
+                let l = net::listener::bind(*addr).map_err(|cause| Error::Listen {
+                    addr: *addr,
+                    proto: if implicit_tls { "pop3s" } else { "pop3" },
+                    cause,
+                })?;
                 listeners.push((Listener::Pop3 { implicit_tls }, l));
             }
         }

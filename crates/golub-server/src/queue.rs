@@ -1,7 +1,7 @@
 //! Queue ids and the hand-off from smtpd to the store: `enqueue` returns once the message
 //! and its envelope are on stable storage, then tells the delivery stage about it.
 
-use golub_store::{Error as StoreError, NewMessage, Store};
+use golub_store::{Error as StoreError, NewMessage, QueuedMessage, Store};
 use golub_types::QueueId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,16 +27,14 @@ pub fn new_queue_id() -> QueueId {
 }
 
 /// Puts `msg` into the queue and waits for the commit (group-committed with every other
-/// message arriving meanwhile).
-pub async fn enqueue(store: &Store, msg: NewMessage) -> Result<QueueId, StoreError> {
-    let id = msg.id;
+/// message arriving meanwhile). Returns the queue entry, for delivery.
+pub async fn enqueue(store: &Store, msg: NewMessage) -> Result<QueuedMessage, StoreError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     store.enqueue(msg, move |r| {
         let _ = tx.send(r);
     });
     match rx.await {
-        Ok(Ok(())) => Ok(id),
-        Ok(Err(e)) => Err(e),
+        Ok(r) => r,
         Err(_) => Err(StoreError::WriterGone),
     }
 }

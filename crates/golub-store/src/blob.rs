@@ -118,17 +118,31 @@ pub(crate) fn add_refs(tx: &mut Tx<'_>, id: BlobId, n: i64) -> Result<()> {
     Ok(())
 }
 
+/// Changes the reference count by `delta` in one statement; when no reference is left
+/// the body goes (its file after the commit).
+pub(crate) fn adjust_refs(tx: &mut Tx<'_>, dir: &Path, id: BlobId, delta: i64) -> Result<()> {
+    match delta {
+        0 => Ok(()),
+        d if d > 0 => add_refs(tx, id, d),
+        d => drop_refs(tx, dir, id, -d),
+    }
+}
+
 /// Drops one reference; the last one removes the body (its file after the commit).
 pub(crate) fn release(tx: &mut Tx<'_>, dir: &Path, id: BlobId) -> Result<()> {
+    drop_refs(tx, dir, id, 1)
+}
+
+fn drop_refs(tx: &mut Tx<'_>, dir: &Path, id: BlobId, n: i64) -> Result<()> {
     let left: Option<(i64, Option<String>)> = tx
         .conn()
         .prepare_cached(
-            "UPDATE blobs SET refcount = refcount - 1 WHERE id = ?1 RETURNING refcount, path",
+            "UPDATE blobs SET refcount = refcount - ?2 WHERE id = ?1 RETURNING refcount, path",
         )?
-        .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([id.0, n], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if let Some((n, path)) = left
-        && n <= 0
+    if let Some((left, path)) = left
+        && left <= 0
     {
         tx.conn()
             .prepare_cached("DELETE FROM blobs WHERE id = ?1")?

@@ -14,6 +14,7 @@
 
 mod blob;
 mod check;
+mod checkpoint;
 mod directory;
 mod error;
 mod mailbox;
@@ -73,6 +74,7 @@ struct Inner {
     options: StoreOptions,
     writer: writer::Writer,
     readers: Mutex<Vec<Connection>>,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,6 +116,10 @@ impl Store {
             let pages = (options.max_database_size / page_size.max(512) as u64).max(1) as i64;
             conn.pragma_update(None, "max_page_count", pages)?;
         }
+        // Checkpoints run on their own thread and connection, never in the writer.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = checkpoint::Checkpointer::start(open_connection(&db_path, false)?)
+            .map_err(Error::Io)?;
         let writer = writer::Writer::start(conn, options.max_batch)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -122,6 +128,7 @@ impl Store {
                 options,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                _checkpointer: checkpointer,
             }),
         })
     }

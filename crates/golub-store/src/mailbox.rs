@@ -52,7 +52,8 @@ pub(crate) fn create_default_folders(tx: &mut Tx<'_>, user_id: i64) -> Result<()
     Ok(())
 }
 
-/// Appends a copy of blob `blob_id` to a user's folder; takes a new reference on the blob.
+/// Appends a copy of blob `blob_id` to a user's folder. The caller accounts for the
+/// copy's reference on the blob (several copies and the queue's release are one update).
 /// Returns the new UID.
 pub(crate) fn append(
     tx: &mut Tx<'_>,
@@ -90,7 +91,6 @@ pub(crate) fn append(
             internal_date,
             modseq
         ])?;
-    blob::add_refs(tx, blob_id, 1)?;
     Ok(uid as u32)
 }
 

@@ -84,7 +84,9 @@ pub enum RcptOutcome {
     },
 }
 
-pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<()> {
+/// Queues `msg`; returns the entry as it now stands, so that delivery can start on it
+/// without reading it back.
+pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage> {
     if msg.recipients.is_empty() {
         return Err(Error::Invalid("a queued message needs a recipient".into()));
     }
@@ -110,13 +112,38 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<()> {
     for (i, r) in msg.recipients.iter().enumerate() {
         stmt.execute(params![msg.id.0 as i64, i as i64, r, now])?;
     }
-    Ok(())
+    Ok(QueuedMessage {
+        id: msg.id,
+        blob_id,
+        blob_size: msg.body.size(),
+        reverse_path: msg.reverse_path.clone(),
+        smtputf8: msg.smtputf8,
+        received_at: now,
+        recipients: msg
+            .recipients
+            .iter()
+            .enumerate()
+            .map(|(i, r)| QueuedRecipient {
+                idx: i as u32,
+                address: r.clone(),
+                orig_address: r.clone(),
+                status: RcptStatus::Pending,
+                attempts: 0,
+                next_attempt: now,
+                last_reply: String::new(),
+            })
+            .collect(),
+    })
 }
 
 impl Store {
     /// Queues a message; `done` runs once it is on stable storage (or failed).
     /// A body file whose transaction fails is removed again.
-    pub fn enqueue(&self, msg: NewMessage, done: impl FnOnce(Result<()>) + Send + 'static) {
+    pub fn enqueue(
+        &self,
+        msg: NewMessage,
+        done: impl FnOnce(Result<QueuedMessage>) + Send + 'static,
+    ) {
         let file = match &msg.body {
             BodyRef::File { relative, .. } => Some(self.dir().join(relative)),
             BodyRef::Inline(_) => None,
@@ -256,14 +283,29 @@ pub fn record_delivery(
 ) -> Result<()> {
     let qid = msg.id.0 as i64;
     let now = unix_now();
+    // The common case: this attempt settles every open recipient for good, so the entry
+    // goes now and its recipients' states need not be written first.
+    let settles = msg
+        .recipients
+        .iter()
+        .filter(|r| matches!(r.status, RcptStatus::Pending | RcptStatus::Deferred))
+        .all(|r| {
+            outcomes.iter().any(|(i, o)| {
+                *i == r.idx && matches!(o, RcptOutcome::Delivered(_) | RcptOutcome::Bounced { .. })
+            })
+        });
+    let mut copies_made = 0i64;
     for (idx, outcome) in outcomes {
         let idx = *idx as i64;
         match outcome {
             RcptOutcome::Delivered(copies) => {
                 for (user, prefix) in copies {
                     mailbox::append(tx, *user, "INBOX", msg.blob_id, msg.blob_size, prefix, now)?;
+                    copies_made += 1;
                 }
-                set_status(tx, qid, idx, RcptStatus::Delivered, "", None)?;
+                if !settles {
+                    set_status(tx, qid, idx, RcptStatus::Delivered, "", None)?;
+                }
             }
             RcptOutcome::Deferred {
                 reply,
@@ -277,11 +319,14 @@ pub fn record_delivery(
                 Some(*next_attempt),
             )?,
             RcptOutcome::Bounced { reply } => {
-                set_status(tx, qid, idx, RcptStatus::Bounced, reply, None)?
+                if !settles {
+                    set_status(tx, qid, idx, RcptStatus::Bounced, reply, None)?
+                }
             }
             RcptOutcome::Expanded { copies, added } => {
                 for (user, prefix) in copies {
                     mailbox::append(tx, *user, "INBOX", msg.blob_id, msg.blob_size, prefix, now)?;
+                    copies_made += 1;
                 }
                 let orig: String = tx
                     .conn()
@@ -296,9 +341,12 @@ pub fn record_delivery(
                     )?
                     .query_row([qid], |r| r.get(0))?;
                 for (i, a) in added.iter().enumerate() {
-                    tx.conn().prepare_cached("INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
-                         VALUES (?1, ?2, ?3, ?4, 0, ?5)")?.execute(params![qid, next + i as i64, a, orig, now],
-                    )?;
+                    tx.conn()
+                        .prepare_cached(
+                            "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
+                             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                        )?
+                        .execute(params![qid, next + i as i64, a, orig, now])?;
                 }
                 set_status(tx, qid, idx, RcptStatus::Delivered, "expanded", None)?;
             }
@@ -307,12 +355,15 @@ pub fn record_delivery(
     for m in also_enqueue {
         enqueue(tx, m)?;
     }
-    let open: i64 = tx
-        .conn()
-        .prepare_cached(
-            "SELECT COUNT(*) FROM queue_rcpts WHERE queue_id = ?1 AND status IN (0, 1)",
-        )?
-        .query_row([qid], |r| r.get(0))?;
+    let open: i64 = if settles {
+        0
+    } else {
+        tx.conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM queue_rcpts WHERE queue_id = ?1 AND status IN (0, 1)",
+            )?
+            .query_row([qid], |r| r.get(0))?
+    };
     if open == 0 {
         tx.conn()
             .prepare_cached("DELETE FROM queue_rcpts WHERE queue_id = ?1")?
@@ -320,7 +371,11 @@ pub fn record_delivery(
         tx.conn()
             .prepare_cached("DELETE FROM queue WHERE id = ?1")?
             .execute([qid])?;
-        blob::release(tx, dir, msg.blob_id)?;
+        // The copies' references come and the queue's goes: one update of the blob row
+        // at most (none for a single copy), so its page is not rewritten for nothing.
+        blob::adjust_refs(tx, dir, msg.blob_id, copies_made - 1)?;
+    } else {
+        blob::adjust_refs(tx, dir, msg.blob_id, copies_made)?;
     }
     Ok(())
 }

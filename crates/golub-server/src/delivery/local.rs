@@ -36,6 +36,8 @@ const MAX_ALIAS_DEPTH: usize = 20;
 enum Notice {
     /// A message was committed to the queue (or got new recipients).
     Queued(QueueId),
+    /// A message was committed to the queue, as it stands there.
+    Message(Box<QueuedMessage>),
     /// Finish and return.
     Stop,
 }
@@ -88,6 +90,18 @@ impl Delivery {
         }
     }
 
+    /// Hands delivery a message just committed to the queue (no need to read it back).
+    pub fn queued(&self, msg: QueuedMessage) {
+        if let Some(s) = self
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let _ = s.send(Notice::Message(Box::new(msg)));
+        }
+    }
+
     /// Stops taking new work and waits until every submitted job has committed.
     pub fn shutdown(&self) {
         let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -133,6 +147,7 @@ impl Runner {
         loop {
             match receiver.recv_timeout(self.config.scan_interval) {
                 Ok(Notice::Queued(id)) => self.process(id),
+                Ok(Notice::Message(msg)) => self.deliver(*msg),
                 Ok(Notice::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }

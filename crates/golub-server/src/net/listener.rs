@@ -11,6 +11,23 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{Instrument, info_span, warn};
 
+/// How many connections may wait to be accepted. Tokio's default (128) overflows when a
+/// few hundred clients connect at once, and each overflow costs the client a SYN
+/// retransmit (1 s).
+const BACKLOG: u32 = 4096;
+
+/// Binds a listening socket with a deep accept backlog.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// One accepted connection, admitted or not.
 pub struct Accepted {
     pub stream: TcpStream,

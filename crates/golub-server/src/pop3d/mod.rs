@@ -21,6 +21,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+/// The largest read buffer a session grows to.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// Users whose maildrop a POP3 session holds.
 #[derive(Default)]
 pub struct MaildropLocks {
@@ -135,8 +138,8 @@ impl Driver<'_> {
         mut shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let mut session = Session::new(config, Instant::now());
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut out = Vec::with_capacity(16 * 1024);
+        let mut buf = vec![0u8; 4096];
+        let mut out = Vec::new();
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
             session.shutdown();
@@ -185,7 +188,12 @@ impl Driver<'_> {
                 r = conn.read(&mut buf) => match r {
                     // A dropped connection never reaches UPDATE: nothing is deleted.
                     Ok(0) => return Ok(()),
-                    Ok(n) => session.handle_input(&buf[..n], Instant::now()),
+                    Ok(n) => {
+                        session.handle_input(&buf[..n], Instant::now());
+                        if n == buf.len() && buf.len() < MAX_READ_BUFFER {
+                            buf.resize(MAX_READ_BUFFER, 0);
+                        }
+                    }
                     Err(e) => return Err(e),
                 },
                 _ = sleep => session.handle_timeout(Instant::now()),

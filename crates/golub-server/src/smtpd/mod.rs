@@ -25,6 +25,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+/// The largest read buffer a session grows to.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// The three SMTP services, as IANA names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -156,8 +159,10 @@ impl Driver<'_> {
     ) -> std::io::Result<()> {
         debug!("connected");
         let mut session = Session::new(config, Instant::now());
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut out = Vec::with_capacity(4096);
+        // Small at first: most sessions are idle or send short commands; a buffer that
+        // fills up grows, once, for DATA.
+        let mut buf = vec![0u8; 4096];
+        let mut out = Vec::new();
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
             session.shutdown();
@@ -204,7 +209,12 @@ impl Driver<'_> {
                         debug!("client closed the connection");
                         return Ok(());
                     }
-                    Ok(n) => session.handle_input(&buf[..n], Instant::now()),
+                    Ok(n) => {
+                        session.handle_input(&buf[..n], Instant::now());
+                        if n == buf.len() && buf.len() < MAX_READ_BUFFER {
+                            buf.resize(MAX_READ_BUFFER, 0);
+                        }
+                    }
                     Err(e) => return Err(e),
                 },
                 _ = sleep => session.handle_timeout(Instant::now()),
@@ -384,11 +394,12 @@ impl Driver<'_> {
             Err(e) => Err(e),
         };
         match result {
-            Ok(id) => {
+            Ok(queued) => {
+                let id = queued.id;
                 let user = self.user.as_ref().map(|u| u.address.as_str()).unwrap_or("");
                 info!(queue_id = %id, from = %from, size, nrcpt = envelope.forward_paths.len(), user, "message accepted");
                 session.accept_message(id);
-                shared.delivery.notify(id);
+                shared.delivery.queued(queued);
             }
             Err(e) => {
                 let reply = reply_for_store_error(&e);
