@@ -390,6 +390,7 @@ impl Session {
 
     /// Processes buffered input until it runs out, a decision is needed or we close.
     fn process(&mut self) {
+        let mut progressed_any = false;
         while !self.closed && self.pending.is_none() {
             let progressed = match self.phase {
                 Phase::Command => self.read_command(),
@@ -405,6 +406,7 @@ impl Session {
             if !progressed {
                 break;
             }
+            progressed_any = true;
         }
         if self.closed {
             self.input = Vec::new();
@@ -412,7 +414,22 @@ impl Session {
             self.input.drain(..self.start);
         }
         self.start = 0;
-        self.arm_deadline();
+        self.rearm_deadline(progressed_any);
+    }
+
+    /// RFC 5321 §4.5.3.2.7 times the wait for the next *command*: a client that trickles
+    /// a line a byte at a time must not hold its connection forever, so in the command
+    /// phases the timer restarts only when a whole line was handled. In DATA each block
+    /// restarts it (§4.5.3.2.5).
+    fn rearm_deadline(&mut self, progressed: bool) {
+        let keep = matches!(self.phase, Phase::Command | Phase::Sasl(_))
+            && !progressed
+            && self.deadline.is_some()
+            && !self.closed
+            && self.pending.is_none();
+        if !keep {
+            self.arm_deadline();
+        }
     }
 
     fn arm_deadline(&mut self) {
