@@ -47,6 +47,15 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|_| Error::Password)
 }
 
+/// Argon2 verifications done by this process, the unknown-user ones included.
+static PASSWORD_CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many argon2 password verifications this process has run: a wrong password and an
+/// unknown user each cost one, so that neither answers faster than the other.
+pub fn password_checks() -> u64 {
+    PASSWORD_CHECKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A hash of a random password, verified against when the user does not exist.
 fn dummy_hash() -> Option<&'static PasswordHash> {
     static DUMMY: std::sync::OnceLock<Option<PasswordHash>> = std::sync::OnceLock::new();
@@ -252,11 +261,13 @@ impl Store {
             // Spend the same work on an unknown user as on a wrong password, so that the
             // answer's timing does not tell which addresses exist.
             if let Some(dummy) = dummy_hash() {
+                PASSWORD_CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = Argon2::default().verify_password(password.as_bytes(), dummy);
             }
             return Ok(None);
         };
         let hash = PasswordHash::new(&phc).map_err(|_| Error::Password)?;
+        PASSWORD_CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .ok()
