@@ -45,7 +45,13 @@ impl Domain {
         for label in s.split('.') {
             check_label(label, allow_utf8)?;
         }
-        Ok(Domain(s.to_lowercase()))
+        // Lower-casing can lengthen non-ASCII text ("İ" is 2 octets, "i̇" 3): the form we
+        // keep and send on must be within the limits too, or it would not parse again.
+        let lower = s.to_lowercase();
+        if lower.len() > MAX_DOMAIN || lower.split('.').any(|label| label.len() > 63) {
+            return Err(AddressError::TooLong);
+        }
+        Ok(Domain(lower))
     }
 
     pub fn as_str(&self) -> &str {
@@ -91,9 +97,11 @@ fn check_label(label: &str, allow_utf8: bool) -> Result<(), AddressError> {
 }
 
 fn parse_address_literal(inner: &str) -> Result<(), AddressError> {
+    // RFC 5234 §2.3: the "IPv6:" tag is case-insensitive, so "IPV6:" is no general literal.
     if let Some(v6) = inner
-        .strip_prefix("IPv6:")
-        .or_else(|| inner.strip_prefix("ipv6:"))
+        .get(..5)
+        .filter(|tag| tag.eq_ignore_ascii_case("IPv6:"))
+        .map(|_| &inner[5..])
     {
         return v6
             .parse::<Ipv6Addr>()
@@ -400,6 +408,11 @@ mod tests {
         assert!(mb("a@[IPv6:2001:db8::1]").is_ok());
         assert!(mb("a@[300.1.1.1]").is_err());
         assert!(mb("a@[IPv6:zz]").is_err());
+        // The tag is case-insensitive: not a general literal that would not parse again
+        // once lower-cased.
+        assert!(mb("a@[IPV6:2001:DB8::1]").is_ok());
+        assert!(mb("a@[IPV6:aA]").is_err());
+        assert!(mb("a@[iPv6:aA]").is_err());
     }
 
     #[test]
@@ -441,6 +454,23 @@ mod tests {
         assert_eq!(p.mailbox().unwrap().to_string(), "joe@c.example");
         assert!(ReversePath::parse("joe@x.org", false).is_err());
         assert!(ReversePath::parse("<joe@x.org", false).is_err());
+    }
+
+    #[test]
+    fn lower_casing_cannot_make_a_domain_too_long() {
+        // 31 × "İ" is 62 octets; lower-cased, 31 × "i̇" would be 93, over the 63 of a label.
+        let label = "İ".repeat(31);
+        assert_eq!(
+            Domain::parse(&format!("{label}.example"), true),
+            Err(AddressError::TooLong)
+        );
+        // 12 labels of 10 × "İ" are 251 octets in all; lower-cased they would be 371.
+        let long = vec!["İ".repeat(10); 12].join(".");
+        assert!(long.len() <= MAX_DOMAIN);
+        assert_eq!(Domain::parse(&long, true), Err(AddressError::TooLong));
+        // What is accepted parses again as itself.
+        let d = Domain::parse("İstanbul.Example", true).unwrap();
+        assert_eq!(Domain::parse(d.as_str(), true), Ok(d));
     }
 
     #[test]
