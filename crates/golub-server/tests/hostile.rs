@@ -199,6 +199,40 @@ async fn a_header_with_half_a_million_addresses_is_handled() {
     assert!(grew < RSS_MARGIN_KB, "memory grew by {grew} kB");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_levels_of_mime_nesting_are_stored_and_delivered_whole() {
+    let t = TestServer::start().await;
+    let mut c = greeted(t.smtp).await;
+    let mut msg = String::from("Subject: nested\r\nMIME-Version: 1.0\r\n");
+    for level in 0..1000 {
+        msg.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n--b{level}\r\n"
+        ));
+    }
+    msg.push_str("Content-Type: text/plain\r\n\r\ninnermost\r\n");
+    for level in (0..1000).rev() {
+        msg.push_str(&format!("--b{level}--\r\n"));
+    }
+    msg.push_str(".\r\n");
+    assert!(
+        c.cmd("MAIL FROM:<sender@remote.example>")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        c.cmd("RCPT TO:<alice@example.org>")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(msg.as_bytes()).await;
+    assert!(c.reply().await.expect("a reply").starts_with("250"));
+    let inbox = t.wait_for_inbox("alice@example.org", 1).await;
+    let body = &msg[..msg.len() - 3];
+    assert!(inbox[0].ends_with(body.as_bytes()), "stored byte for byte");
+    assert!(c.cmd("NOOP").await.starts_with("250"));
+}
+
 /// The domain of a stored recipient address, lowercase and without a final dot.
 fn domain_of(address: &str) -> String {
     address
