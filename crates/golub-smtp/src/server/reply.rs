@@ -52,6 +52,12 @@ pub(crate) fn helo(hostname: &str) -> Reply {
 
 /// The EHLO reply: the greeting line, then one line per extension (RFC 5321 §4.1.1.1).
 pub(crate) fn ehlo(hostname: &str, client: &str, max_size: usize, extra: &[String]) -> Reply {
+    // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its code and CRLF, so a
+    // long client name is not echoed in full (a domain is at most 255 octets anyway).
+    let client = match client.char_indices().nth(255) {
+        Some((end, _)) => &client[..end],
+        None => client,
+    };
     let mut lines = vec![
         format!("{hostname} Hello {client}"),
         format!("SIZE {max_size}"),
@@ -318,5 +324,19 @@ pub(crate) fn help(topic: Option<&str>) -> Reply {
             Some((_, text)) => Reply::new(214, code, *text),
             None => reply(504, (5, 5, 1), "no help for that topic"),
         },
+    }
+}
+
+#[cfg(test)]
+mod ehlo_tests {
+    use super::ehlo;
+
+    #[test]
+    fn a_long_client_name_keeps_the_greeting_line_within_512_octets() {
+        let name = "a".repeat(505);
+        let mut out = Vec::new();
+        ehlo("mx.example", &name, 1024, &[]).write_to(&mut out);
+        let first = out.split(|&b| b == b'\n').next().unwrap();
+        assert!(first.len() + 1 <= 512, "{} octets", first.len() + 1);
     }
 }
