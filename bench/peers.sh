@@ -6,10 +6,16 @@
 #   postfix    127.0.0.1:$POSTFIX_PORT  (own instance: postfix -c $BENCH_DIR/postfix/etc)
 #   opensmtpd  127.0.0.1:$OSMTPD_PORT   (Debian's binary unpacked under $BENCH_DIR)
 #   smtp-sink  127.0.0.1:$SINK_PORT     (Postfix's test server, stores nothing)
+#   golub POP3 127.0.0.1:$GOLUB_POP3_PORT (the same Golub; plaintext USER/PASS allowed)
+#   dovecot    127.0.0.1:$DOVECOT_PORT  (POP3 only, own instance: dovecot -c
+#                                       $BENCH_DIR/dovecot/dovecot.conf, serving the
+#                                       Maildirs Postfix delivers to)
 #
 # Usage: bench/peers.sh start|stop|status
-# Every server accepts mail for example.org users user, user0..user9 and delivers it
-# into its mailbox store (Golub: SQLite; Postfix, OpenSMTPD: Maildir).
+# Every server accepts mail for example.org users user, user0..user9, pop0..pop9 and
+# delivers it into its mailbox store (Golub: SQLite; Postfix, OpenSMTPD: Maildir).
+# pop0..pop9 are the POP3 plan's maildrops (no SMTP plan sends to them); their password
+# is "bench" in Golub and Dovecot.
 set -euo pipefail
 
 BENCH_DIR=${BENCH_DIR:-/tmp/golub-bench}
@@ -17,9 +23,12 @@ GOLUB_PORT=${GOLUB_PORT:-12525}
 POSTFIX_PORT=${POSTFIX_PORT:-12526}
 OSMTPD_PORT=${OSMTPD_PORT:-12527}
 SINK_PORT=${SINK_PORT:-12528}
+GOLUB_POP3_PORT=${GOLUB_POP3_PORT:-12110}
+DOVECOT_PORT=${DOVECOT_PORT:-12111}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 GOLUB_BIN=${GOLUB_BIN:-$REPO/target/release/golub}
 USERS="user user0 user1 user2 user3 user4 user5 user6 user7 user8 user9"
+USERS="$USERS pop0 pop1 pop2 pop3 pop4 pop5 pop6 pop7 pop8 pop9"
 NOFILE=$(ulimit -Hn)  # the hard limit; this sandbox caps it (20000 here)
 
 log() { echo "peers: $*" >&2; }
@@ -32,6 +41,11 @@ install_packages() {
     # libraries OpenSMTPD's binary links against (it is unpacked, not installed: see below)
     for lib in libevent-2.1-7 libdb5.3 libssl3 zlib1g libpam0g libcrypt1; do
         dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
+    done
+    # Dovecot for the POP3 plan. Docker's policy-rc.d (exit 101) keeps the package from
+    # starting a system instance; ours runs with its own config (start_dovecot).
+    for pkg in dovecot-core dovecot-pop3d; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if ((${#need[@]})); then
         log "installing ${need[*]}"
@@ -59,14 +73,14 @@ ensure_user() { # name
         useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$1"
 }
 
-wait_port() { # port what
+wait_port() { # port what [greeting prefix, default 220]
     local i
     for i in $(seq 1 100); do
-        if python3 - "$1" <<'EOF' 2>/dev/null; then return 0; fi
+        if python3 - "$1" "${3:-220}" <<'EOF' 2>/dev/null; then return 0; fi
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
 s.settimeout(5)
-assert s.recv(512).startswith(b"220")
+assert s.recv(512).startswith(sys.argv[2].encode())
 s.sendall(b"QUIT\r\n"); s.close()
 EOF
         sleep 0.2
@@ -90,8 +104,12 @@ submission = []
 submissions = []
 imap = []
 imaps = []
-pop3 = []
+pop3 = ["127.0.0.1:$GOLUB_POP3_PORT"]
 pop3s = []
+
+[auth]
+# golub-bench's POP3 mode logs in with USER/PASS and does not do STLS
+allow_plaintext = true
 
 [limits]
 # the load generator and the 10,000-idle-connection test all come from 127.0.0.1
@@ -104,7 +122,8 @@ EOF
     (ulimit -n $NOFILE; exec setsid "${g[@]}" serve >"$d/stdout.log" 2>"$d/stderr.log" </dev/null) &
     echo $! >"$d/pid"
     wait_port "$GOLUB_PORT" golub
-    log "golub pid $(cat "$d/pid") on 127.0.0.1:$GOLUB_PORT"
+    wait_port "$GOLUB_POP3_PORT" "golub pop3" "+OK"
+    log "golub pid $(cat "$d/pid") on 127.0.0.1:$GOLUB_PORT (smtp), 127.0.0.1:$GOLUB_POP3_PORT (pop3)"
 }
 
 stop_golub() {
@@ -302,12 +321,76 @@ stop_sink() {
     rm -f "$f"
 }
 
+# ---------------------------------------------------------------- dovecot (POP3)
+# Serves the Maildirs of Postfix's instance ($BENCH_DIR/postfix/maildir/example.org/<user>)
+# as vmail; users and {ARGON2ID} passwords (Golub stores argon2id too) in a passwd-file.
+start_dovecot() {
+    local d=$BENCH_DIR/dovecot pf=$BENCH_DIR/postfix
+    local uid gid hash
+    uid=$(id -u vmail) gid=$(id -g vmail)
+    rm -rf "$d"
+    mkdir -p "$d/run" "$d/state"
+    hash=$(doveadm pw -s ARGON2ID -p bench)
+    : >"$d/passwd"
+    for u in $USERS; do
+        echo "$u@example.org:$hash:$uid:$gid::$pf/maildir/example.org/$u::" >>"$d/passwd"
+    done
+    chgrp dovecot "$d/passwd"
+    chmod 640 "$d/passwd"
+    cat >"$d/dovecot.conf" <<EOF
+# A private Dovecot for the benchmark: POP3 only, plaintext USER/PASS, no TLS.
+instance_name = dovecot-bench
+base_dir = $d/run
+state_dir = $d/state
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+log_path = $d/dovecot.log
+first_valid_uid = $uid
+first_valid_gid = $gid
+mail_location = maildir:$pf/maildir/example.org/%n
+# every session comes from 127.0.0.1 (the default allows 10 per user and address)
+mail_max_userip_connections = 1000
+passdb {
+  driver = passwd-file
+  args = username_format=%u $d/passwd
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $d/passwd
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $DOVECOT_PORT
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+EOF
+    (ulimit -n $NOFILE; dovecot -c "$d/dovecot.conf" >&2)
+    wait_port "$DOVECOT_PORT" dovecot "+OK"
+    log "dovecot $(dovecot --version | cut -d' ' -f1) on 127.0.0.1:$DOVECOT_PORT (maildirs under $pf/maildir)"
+}
+
+stop_dovecot() {
+    local d=$BENCH_DIR/dovecot
+    if [[ -f $d/dovecot.conf && -f $d/run/master.pid ]]; then
+        dovecot -c "$d/dovecot.conf" stop >/dev/null 2>&1 || true
+        for _ in $(seq 1 50); do [[ -f $d/run/master.pid ]] || break; sleep 0.1; done
+    fi
+}
+
 # ---------------------------------------------------------------- main
 stop_all() {
     stop_golub
     stop_postfix
     stop_opensmtpd
     stop_sink
+    stop_dovecot
 }
 
 status() {
@@ -315,14 +398,18 @@ status() {
         set -- $p
         if wait_port_once "$1"; then echo "$2 up on $1"; else echo "$2 down"; fi
     done
+    for p in "$GOLUB_POP3_PORT golub-pop3" "$DOVECOT_PORT dovecot"; do
+        set -- $p
+        if wait_port_once "$1" "+OK"; then echo "$2 up on $1"; else echo "$2 down"; fi
+    done
 }
 
-wait_port_once() {
-    python3 - "$1" <<'EOF' 2>/dev/null
+wait_port_once() { # port [greeting prefix]
+    python3 - "$1" "${2:-220}" <<'EOF' 2>/dev/null
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
 s.settimeout(3)
-assert s.recv(512).startswith(b"220")
+assert s.recv(512).startswith(sys.argv[2].encode())
 EOF
 }
 
@@ -336,6 +423,7 @@ start)
     start_postfix
     start_opensmtpd
     start_sink
+    start_dovecot
     ;;
 stop) stop_all ;;
 status) status ;;

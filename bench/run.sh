@@ -6,7 +6,9 @@
 #   bench/peers.sh start && bench/run.sh | tee out.md && bench/peers.sh stop
 #
 # Environment: ROUNDS (3), SCALE (1: multiplies every message count), TIME_LIMIT (15 s,
-# per load), TARGETS ("golub postfix opensmtpd sink"), IDLE_CONNS (10000), BENCH_DIR.
+# per load), TARGETS ("golub postfix opensmtpd sink"), IDLE_CONNS (10000), BENCH_DIR,
+# ONLY (regex of SMTP plan names to run), POP3 (1; 0 skips the POP3 plans), POP3_MESSAGES
+# (10000 per maildrop), POP3_ROUNDS (2 per session and load).
 set -uo pipefail
 
 BENCH_DIR=${BENCH_DIR:-/tmp/golub-bench}
@@ -20,6 +22,12 @@ TIME_LIMIT=${TIME_LIMIT:-15}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-180}
 TARGETS=${TARGETS:-golub postfix opensmtpd sink}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+GOLUB_POP3_PORT=${GOLUB_POP3_PORT:-12110}
+DOVECOT_PORT=${DOVECOT_PORT:-12111}
+POP3=${POP3:-1}                      # 0: no POP3 plans
+POP3_MESSAGES=${POP3_MESSAGES:-10000} # per maildrop (times SCALE)
+POP3_ROUNDS=${POP3_ROUNDS:-2}        # rounds per POP3 session in one load
+ONLY=${ONLY:-}                       # a regex: run only the SMTP plans whose name matches
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 BENCH=${GOLUB_BENCH_BIN:-$REPO/target/release/golub-bench}
@@ -174,6 +182,16 @@ assert s.recv(512).startswith(b"220")
 EOF
 done
 
+if [[ $POP3 == 1 ]]; then
+    for p in "$GOLUB_POP3_PORT" "$DOVECOT_PORT"; do
+        python3 - "$p" <<'EOF' || { echo "run: no POP3 server on $p; run bench/peers.sh start (or POP3=0)" >&2; exit 1; }
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); s.settimeout(5)
+assert s.recv(512).startswith(b"+OK")
+EOF
+    done
+fi
+
 echo "# Golub benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 echo "## Conditions"
@@ -188,6 +206,7 @@ echo "golub: $("$(dirname "$BENCH")/golub" --version 2>/dev/null), release binar
 echo "postfix: $(dpkg-query -W -f '${Version}' postfix 2>/dev/null)"
 echo "opensmtpd: $(ls "$BENCH_DIR"/opensmtpd-pkg/deb/ 2>/dev/null | sed 's/opensmtpd_//; s/_amd64.deb//')"
 echo "python3: $(python3 -V 2>&1)"
+echo "dovecot: $(dovecot --version 2>/dev/null)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "rounds: $ROUNDS, scale: $SCALE, time limit per load: ${TIME_LIMIT}s, targets: $TARGETS"
 echo '```'
@@ -208,6 +227,7 @@ START=$(now)
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round of $ROUNDS" >&2
     for spec in "${PLANS[@]}"; do
+        [[ -n $ONLY && ! ${spec%%|*} =~ ^($ONLY)$ ]] && continue
         for t in $TARGETS; do
             run_one "$round" "$spec" "$t"
         done
@@ -227,6 +247,104 @@ if [[ " $TARGETS " == *" opensmtpd "* ]]; then
     IDLE_OSMTPD=$(ulimit -n "$(ulimit -Hn)"; python3 "$HERE/idle-conns.py" "127.0.0.1:$OSMTPD_PORT" "$IDLE_CONNS" "$PONY" 3 2>"$LOGS/idle-opensmtpd.err")
 fi
 
+# ------------------------------------------------------------------ POP3
+# Golub's POP3 against Dovecot's, both serving maildrops filled over SMTP: Golub its own
+# store, Dovecot the Maildirs of Postfix's instance. pop0..pop9 get POP3_MESSAGES each
+# (one SMTP transaction per 10 copies: --rcpts 10 to pop{n}); no SMTP plan sends to them.
+# RFC 1939 locks a maildrop for its session (Golub answers a second login -ERR [IN-USE]),
+# so concurrent sessions each take their own maildrop: pop1 is one session on pop0,
+# pop10 ten sessions on pop0..pop9 (ten golub-bench processes started together; the
+# rate is their messages over the wall time from the first start to the last exit).
+# Every session does POP3_ROUNDS rounds of: connect, USER/PASS, STAT, RETR 1..n, QUIT.
+POP3_RAW=$BENCH_DIR/pop3.tsv
+pop3_port() { case $1 in golub) echo "$GOLUB_POP3_PORT" ;; dovecot) echo "$DOVECOT_PORT" ;; esac; }
+
+pop3_fill() { # smtp-target: fills pop0..pop9 and waits until they are in the mailboxes
+    local t=$1 before n
+    before=$(count "$t")
+    n=$((POP3_MESSAGES * SCALE))
+    "$BENCH" smtp --addr "127.0.0.1:$(port_of "$t")" --sessions 20 --reuse --messages "$n" \
+        --rcpts 10 --to 'pop{n}@example.org' --time-limit 900 --json \
+        >"$LOGS/pop3-fill-$t.out" 2>"$LOGS/pop3-fill-$t.err"
+    # shellcheck disable=SC2046
+    python3 "$HERE/mailcount.py" wait $(store_of "$t") $((before + n * 10)) 900 >"$LOGS/pop3-fill-$t.count"
+}
+
+pop3_stat() { # port user: logs in, STAT (and UIDL, which makes Dovecot index the Maildir), prints the count
+    python3 - "$1" "$2" <<'EOF'
+import poplib, sys
+p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=600)
+p.user(sys.argv[2]); p.pass_("bench")
+n = p.stat()[0]
+p.uidl()
+p.quit()
+print(n)
+EOF
+}
+
+pop3_one() { # round plan sessions target
+    local round=$1 name=$2 sessions=$3 target=$4 port log i t0 t1
+    port=$(pop3_port "$target")
+    log=$LOGS/r$round-$name-$target
+    t0=$(now)
+    for ((i = 0; i < sessions; i++)); do
+        "$BENCH" pop3 --addr "127.0.0.1:$port" --sessions 1 --rounds "$POP3_ROUNDS" \
+            --user "pop$i@example.org" --password bench --time-limit 600 --json \
+            >"$log.$i.out" 2>"$log.$i.err" &
+    done
+    wait
+    t1=$(now)
+    python3 - "$round" "$name" "$target" "$t0" "$t1" "$log" "$sessions" >>"$POP3_RAW" <<'EOF'
+import json, sys
+rnd, name, target, t0, t1, log, sessions = sys.argv[1:]
+wall = float(t1) - float(t0)
+msgs = byts = done = 0
+errors, p50, p99 = {}, [], []
+for i in range(int(sessions)):
+    try:
+        d = json.loads(open(f"{log}.{i}.out").read())
+    except ValueError:
+        errors["run"] = errors.get("run", 0) + 1
+        continue
+    msgs += d["messages"]; byts += d["bytes"]; done += d["rounds_done"]
+    for k, v in d["errors"].items():
+        errors[k] = errors.get(k, 0) + v
+    p50.append(d["p50_ms"]); p99.append(d["p99_ms"])
+# the per-round latency of the slowest session
+print("\t".join([rnd, name, target, f"{msgs / wall:.1f}", f"{byts / 1e6 / wall:.2f}", str(msgs),
+                 str(done), json.dumps(errors), f"{max(p50, default=0):.0f}",
+                 f"{max(p99, default=0):.0f}", f"{wall:.3f}"]))
+EOF
+    tail -1 "$POP3_RAW" | awk -F'\t' '{printf "  round %s %-6s %-8s %9s msgs/s %7s MB/s  messages %s rounds %s errors %s\n", $1, $2, $3, $4, $5, $6, $7, $8}' >&2
+}
+
+POP3_TABLE=""
+if [[ $POP3 == 1 ]]; then
+    : >"$POP3_RAW"
+    echo "POP3: filling pop0..pop9 with $((POP3_MESSAGES * SCALE)) messages each in golub and postfix" >&2
+    FILL_T0=$(now)
+    pop3_fill golub &
+    pop3_fill postfix &
+    wait
+    FILL_S=$(python3 -c "print(f'{$(now)-$FILL_T0:.0f}')")
+    POP3_COUNTS=""
+    for t in golub dovecot; do
+        for i in $(seq 0 9); do
+            POP3_COUNTS+="$t pop$i: $(pop3_stat "$(pop3_port "$t")" "pop$i@example.org" 2>&1 | tail -1)"$'\n'
+        done
+    done
+    for round in $(seq 1 "$ROUNDS"); do
+        echo "POP3 round $round of $ROUNDS" >&2
+        for plan in "pop1 1" "pop10 10"; do
+            for t in golub dovecot; do
+                # shellcheck disable=SC2086
+                pop3_one "$round" $plan "$t"
+            done
+        done
+    done
+    POP3_TABLE=$(python3 "$HERE/summary.py" --pop3 "$POP3_RAW")
+fi
+
 echo "## Memory"
 echo
 echo '```'
@@ -242,3 +360,17 @@ echo
 python3 "$HERE/summary.py" "$RAW" "${PLANS[@]}"
 echo
 echo "Raw rows (round plan target msgs/s accepted errors p50_ms p99_ms drain_s note): $RAW"
+if [[ $POP3 == 1 ]]; then
+    echo
+    echo "## POP3 (median of $ROUNDS rounds; each session $POP3_ROUNDS rounds of RETR 1..n, no DELE)"
+    echo
+    echo "Maildrops pop0..pop9 filled over SMTP ($((POP3_MESSAGES * SCALE)) x 10 recipients per server, ${FILL_S} s for both at once); STAT of each before the rounds (it also makes Dovecot index them):"
+    echo
+    echo '```'
+    printf '%s' "$POP3_COUNTS"
+    echo '```'
+    echo
+    echo "$POP3_TABLE"
+    echo
+    echo "Raw rows (round plan target msgs/s MB/s messages rounds_done errors p50_ms p99_ms wall_s): $POP3_RAW"
+fi

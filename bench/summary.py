@@ -3,6 +3,7 @@
 Golub's ratio to each peer, and the median p50/p99 latency (golub-bench plans).
 
   summary.py RESULTS.tsv PLAN-SPEC...   (the PLANS entries of run.sh, for labels/order)
+  summary.py --pop3 POP3.tsv            (the POP3 rows: msgs/s, MB/s, Golub/Dovecot)
 """
 import json
 import statistics
@@ -12,7 +13,54 @@ ORDER = ["golub", "postfix", "opensmtpd", "sink"]
 NAMES = {"golub": "Golub", "postfix": "Postfix", "opensmtpd": "OpenSMTPD", "sink": "smtp-sink"}
 
 
+POP3_LABELS = {
+    "pop1": "1 session, 10,000-message maildrop",
+    "pop10": "10 sessions, each its own 10,000-message maildrop",
+}
+
+
+def pop3(path):
+    """The POP3 rows of run.sh: median messages/s and MB/s per plan and target."""
+    rows = {}
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 11:
+            continue
+        rnd, plan, target, rate, mbs, msgs, done, errors, p50, p99, wall = f[:11]
+        r = rows.setdefault((plan, target), {"rate": [], "mbs": [], "err": {}, "p50": [], "p99": []})
+        r["rate"].append(float(rate))
+        r["mbs"].append(float(mbs))
+        r["p50"].append(float(p50))
+        r["p99"].append(float(p99))
+        for k, v in json.loads(errors).items():
+            r["err"][k] = r["err"].get(k, 0) + v
+    hdr = ["plan", "Golub msgs/s", "Dovecot msgs/s", "Golub MB/s", "Dovecot MB/s",
+           "Golub/Dovecot", "round time p50 ms, Golub / Dovecot"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for plan, label in POP3_LABELS.items():
+        g, d = rows.get((plan, "golub")), rows.get((plan, "dovecot"))
+        if not g and not d:
+            continue
+        m = lambda r, k: statistics.median(r[k]) if r else None
+        fmt = lambda v, spec: format(v, spec) if v is not None else "n/a"
+        gr, dr = m(g, "rate"), m(d, "rate")
+        cells = [label, fmt(gr, ".0f"), fmt(dr, ".0f"), fmt(m(g, "mbs"), ".1f"),
+                 fmt(m(d, "mbs"), ".1f"), f"{gr / dr:.2f}" if gr and dr else "n/a",
+                 f"{fmt(m(g, 'p50'), '.0f')} / {fmt(m(d, 'p50'), '.0f')}"]
+        print("| " + " | ".join(cells) + " |")
+    errs = [(k, r["err"]) for k, r in sorted(rows.items()) if r["err"]]
+    if errs:
+        print()
+        print("Errors (summed over rounds):")
+        print()
+        for (plan, target), e in errs:
+            print(f"- {plan} / {target}: {json.dumps(e)}")
+
+
 def main():
+    if sys.argv[1] == "--pop3":
+        return pop3(sys.argv[2])
     path, specs = sys.argv[1], sys.argv[2:]
     labels = {}
     for s in specs:
