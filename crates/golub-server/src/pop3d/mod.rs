@@ -138,7 +138,7 @@ impl Driver<'_> {
         mut shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let mut session = Session::new(config, Instant::now());
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; 1024];
         let mut out = Vec::new();
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
@@ -236,10 +236,18 @@ impl Driver<'_> {
                     session.content_unavailable();
                     return;
                 };
-                let store = self.shared.store.clone();
                 let folder = m.folder_id;
-                let content =
-                    tokio::task::spawn_blocking(move || store.message_content(folder, uid)).await;
+                let inline = m.infos.get(index).is_some_and(|i| {
+                    i.size <= self.shared.store.options().inline_body_limit as u64
+                });
+                // A body inside the database is read in microseconds: no thread hand-off.
+                // A body in a file may take a disk read: off the runtime.
+                let content = if inline {
+                    Ok(self.shared.store.message_content(folder, uid))
+                } else {
+                    let store = self.shared.store.clone();
+                    tokio::task::spawn_blocking(move || store.message_content(folder, uid)).await
+                };
                 match content {
                     Ok(Ok(c)) => session.provide_content(c),
                     Ok(Err(e)) => {

@@ -161,7 +161,7 @@ impl Driver<'_> {
         let mut session = Session::new(config, Instant::now());
         // Small at first: most sessions are idle or send short commands; a buffer that
         // fills up grows, once, for DATA.
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; 1024];
         let mut out = Vec::new();
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
