@@ -17,7 +17,7 @@
 //! `! config ...` as in `tests/transcripts.rs`); each runs whole and one octet at a time,
 //! accepting every decision and then refusing every one.
 
-mod support;
+use golub_fuzzkit as support;
 
 use std::time::{Duration, Instant};
 
@@ -512,7 +512,7 @@ fn fixture_answers(decisions: Vec<u8>) -> Answers {
 
 #[test]
 fn session_seeds_keep_the_response_grammar() {
-    let seeds = support::seeds("session");
+    let seeds = support::seeds(env!("CARGO_MANIFEST_DIR"), "session");
     assert!(seeds.len() >= 20, "only {} session seeds", seeds.len());
     for (path, text) in seeds {
         let (config, input) = parse_seed(&text);

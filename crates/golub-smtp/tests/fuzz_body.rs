@@ -7,7 +7,7 @@
 //! here, decodes back to itself. BDAT chunks take exactly their size however cut.
 //! Seeds: `tests/corpus/body/*.txt`, each file one escaped input (lines joined by CRLF).
 
-mod support;
+use golub_fuzzkit as support;
 
 use golub_smtp::Error;
 use golub_smtp::body::{ChunkDecoder, DataDecoder};
@@ -151,7 +151,7 @@ fn check_chunk(size: u64, input: &[u8], cuts: &[usize]) -> Result<(), TestCaseEr
 #[test]
 fn body_seeds_decode_alike_however_cut() {
     let mut n = 0;
-    for (path, text) in support::seeds("body") {
+    for (path, text) in support::seeds(env!("CARGO_MANIFEST_DIR"), "body") {
         let input = support::unescape(
             &support::seed_lines(&text)
                 .collect::<Vec<_>>()

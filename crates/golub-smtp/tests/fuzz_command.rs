@@ -5,7 +5,7 @@
 //! written back in canonical form, parses to the same command; allowing UTF-8 only ever
 //! accepts more. Seeds: `tests/corpus/command/*.txt`, one escaped command line per line.
 
-mod support;
+use golub_fuzzkit as support;
 
 use golub_smtp::codec::command::{BodyType, Command, MailKind, MailParams};
 use proptest::prelude::*;
@@ -102,7 +102,7 @@ fn check(line: &str) -> Result<(), TestCaseError> {
 #[test]
 fn command_seeds_parse_without_panic_and_round_trip() {
     let mut lines = 0;
-    for (path, text) in support::seeds("command") {
+    for (path, text) in support::seeds(env!("CARGO_MANIFEST_DIR"), "command") {
         for line in support::seed_lines(&text) {
             let bytes = support::unescape(line);
             let line = String::from_utf8_lossy(&bytes);

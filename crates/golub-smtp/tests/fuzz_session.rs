@@ -16,7 +16,7 @@
 //! ignored. Each seed runs whole, one octet at a time and cut in three, accepting every
 //! decision and then refusing every one.
 
-mod support;
+use golub_fuzzkit as support;
 
 use std::time::{Duration, Instant};
 
@@ -436,7 +436,7 @@ fn run(
 
 #[test]
 fn session_seeds_keep_the_reply_grammar() {
-    let seeds = support::seeds("session");
+    let seeds = support::seeds(env!("CARGO_MANIFEST_DIR"), "session");
     assert!(seeds.len() >= 20, "only {} session seeds", seeds.len());
     for (path, text) in seeds {
         let (config, input) = parse_seed(&text);

@@ -7,7 +7,7 @@
 //! `TooLong`. Seeds: `tests/corpus/address/*.txt`, one escaped candidate per line, tried
 //! as a mailbox, a domain and both kinds of path.
 
-mod support;
+use golub_fuzzkit as support;
 
 use golub_types::{AddressError, Domain, ForwardPath, Mailbox, ReversePath};
 use proptest::prelude::*;
@@ -92,7 +92,7 @@ fn check(s: &str) -> Result<(), TestCaseError> {
 #[test]
 fn address_seeds_never_panic_and_round_trip() {
     let mut n = 0;
-    for (path, text) in support::seeds("address") {
+    for (path, text) in support::seeds(env!("CARGO_MANIFEST_DIR"), "address") {
         for line in support::seed_lines(&text) {
             let bytes = support::unescape(line);
             check(&String::from_utf8_lossy(&bytes))

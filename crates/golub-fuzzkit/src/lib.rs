@@ -1,4 +1,4 @@
-//! Shared by the fuzz targets of this crate: the seed corpus reader, a proptest loop that
+//! Shared by the fuzz targets of the protocol crates: the seed corpus reader, a proptest loop that
 //! can run for a wall-clock budget, and an allocator that counts the live heap octets of
 //! each thread so a target can bound what the code under test keeps.
 //!
@@ -6,7 +6,6 @@
 //! `GOLUB_FUZZ_SECONDS` loops batches with fresh seeds until that many seconds passed;
 //! `GOLUB_FUZZ_SEED` fixes the first seed (the default run uses seed 0, so `cargo test`
 //! is reproducible). Progress goes to stderr every 10,000 cases (`--nocapture`).
-#![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -62,11 +61,10 @@ pub fn live() -> isize {
     LIVE.try_with(Cell::get).unwrap_or(0)
 }
 
-/// The seed files `tests/corpus/<target>/*.txt`, sorted by name, with their text.
-pub fn seeds(target: &str) -> Vec<(PathBuf, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus")
-        .join(target);
+/// The seed files `<crate_dir>/tests/corpus/<target>/*.txt`, sorted by name, with their
+/// text. Pass `env!("CARGO_MANIFEST_DIR")` of the crate whose corpus it is.
+pub fn seeds(crate_dir: &str, target: &str) -> Vec<(PathBuf, String)> {
+    let dir = Path::new(crate_dir).join("tests/corpus").join(target);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
