@@ -80,6 +80,71 @@ pub fn tls_info(tls: &TlsStream<TcpStream>) -> TlsInfo {
     TlsInfo { version, cipher }
 }
 
+/// What a driver's wait for the client ended with.
+pub enum Waited {
+    /// This many octets arrived, at the start of the read buffer.
+    Input(usize),
+    /// The client closed the connection.
+    Closed,
+    /// The protocol session's deadline passed.
+    Timeout,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// The largest a session's read buffer grows to.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
+/// A session's read buffer: small at first (most sessions are idle or send short
+/// commands), grown once when a read fills it, for message data.
+pub struct ReadBuffer(Vec<u8>);
+
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        ReadBuffer(vec![0u8; 1024])
+    }
+}
+
+impl ReadBuffer {
+    /// The octets of the last `Waited::Input(n)`.
+    pub fn filled(&self, n: usize) -> &[u8] {
+        &self.0[..n.min(self.0.len())]
+    }
+
+    /// Call after handling `n` octets: a read that filled the buffer grows it.
+    pub fn consumed(&mut self, n: usize) {
+        if n == self.0.len() && self.0.len() < MAX_READ_BUFFER {
+            self.0.resize(MAX_READ_BUFFER, 0);
+        }
+    }
+}
+
+/// Waits for input on `conn`, the session's `deadline`, or shutdown (only while
+/// `!shutting_down`): the select every protocol driver makes between two turns.
+pub async fn wait(
+    conn: &mut Conn,
+    buf: &mut ReadBuffer,
+    deadline: Option<std::time::Instant>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    shutting_down: bool,
+) -> io::Result<Waited> {
+    use tokio::io::AsyncReadExt;
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = conn.read(&mut buf.0) => match r? {
+            0 => Ok(Waited::Closed),
+            n => Ok(Waited::Input(n)),
+        },
+        _ = sleep => Ok(Waited::Timeout),
+        _ = shutdown.changed(), if !shutting_down => Ok(Waited::Shutdown),
+    }
+}
+
 fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection closed")
 }

@@ -10,19 +10,16 @@
 use crate::Shared;
 use crate::auth::{self, Verdict};
 use crate::net::listener::{Accepted, accept_loop};
-use crate::net::stream::{Conn, handshake};
+use crate::net::stream::{Conn, ReadBuffer, Waited, handshake, wait};
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
 use golub_store::{Store, User};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
-
-/// The largest read buffer a session grows to.
-const MAX_READ_BUFFER: usize = 64 * 1024;
 
 /// Users whose maildrop a POP3 session holds.
 #[derive(Default)]
@@ -138,7 +135,7 @@ impl Driver<'_> {
         mut shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let mut session = Session::new(config, Instant::now());
-        let mut buf = vec![0u8; 1024];
+        let mut buf = ReadBuffer::default();
         let mut out = Vec::new();
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
@@ -178,26 +175,15 @@ impl Driver<'_> {
                 return Ok(());
             }
             let deadline = session.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
+            match wait(&mut conn, &mut buf, deadline, &mut shutdown, shutting_down).await? {
+                Waited::Input(n) => {
+                    session.handle_input(buf.filled(n), Instant::now());
+                    buf.consumed(n);
                 }
-            };
-            tokio::select! {
-                r = conn.read(&mut buf) => match r {
-                    // A dropped connection never reaches UPDATE: nothing is deleted.
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
-                        session.handle_input(&buf[..n], Instant::now());
-                        if n == buf.len() && buf.len() < MAX_READ_BUFFER {
-                            buf.resize(MAX_READ_BUFFER, 0);
-                        }
-                    }
-                    Err(e) => return Err(e),
-                },
-                _ = sleep => session.handle_timeout(Instant::now()),
-                _ = shutdown.changed(), if !shutting_down => {
+                // A dropped connection never reaches UPDATE: nothing is deleted.
+                Waited::Closed => return Ok(()),
+                Waited::Timeout => session.handle_timeout(Instant::now()),
+                Waited::Shutdown => {
                     shutting_down = true;
                     session.shutdown();
                 }

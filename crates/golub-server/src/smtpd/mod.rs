@@ -12,7 +12,7 @@ use crate::Shared;
 use crate::auth::{self, Verdict};
 use crate::cleanup::{TraceInfo, now_unix, received_header};
 use crate::net::listener::{Accepted, accept_loop};
-use crate::net::stream::{Conn, TlsInfo, handshake};
+use crate::net::stream::{Conn, ReadBuffer, TlsInfo, Waited, handshake, wait};
 use crate::queue::{enqueue, new_queue_id};
 use golub_smtp::{Event, Session, SessionConfig};
 use golub_store::{Error as StoreError, NewMessage, User};
@@ -20,13 +20,10 @@ use golub_types::{EnhancedCode, ForwardPath, Reply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
-
-/// The largest read buffer a session grows to.
-const MAX_READ_BUFFER: usize = 64 * 1024;
 
 /// The three SMTP services, as IANA names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,9 +156,7 @@ impl Driver<'_> {
     ) -> std::io::Result<()> {
         debug!("connected");
         let mut session = Session::new(config, Instant::now());
-        // Small at first: most sessions are idle or send short commands; a buffer that
-        // fills up grows, once, for DATA.
-        let mut buf = vec![0u8; 1024];
+        let mut buf = ReadBuffer::default();
         let mut out = Vec::new();
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
@@ -197,28 +192,17 @@ impl Driver<'_> {
                 return Ok(());
             }
             let deadline = session.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
+            match wait(&mut conn, &mut buf, deadline, &mut shutdown, shutting_down).await? {
+                Waited::Input(n) => {
+                    session.handle_input(buf.filled(n), Instant::now());
+                    buf.consumed(n);
                 }
-            };
-            tokio::select! {
-                r = conn.read(&mut buf) => match r {
-                    Ok(0) => {
-                        debug!("client closed the connection");
-                        return Ok(());
-                    }
-                    Ok(n) => {
-                        session.handle_input(&buf[..n], Instant::now());
-                        if n == buf.len() && buf.len() < MAX_READ_BUFFER {
-                            buf.resize(MAX_READ_BUFFER, 0);
-                        }
-                    }
-                    Err(e) => return Err(e),
-                },
-                _ = sleep => session.handle_timeout(Instant::now()),
-                _ = shutdown.changed(), if !shutting_down => {
+                Waited::Closed => {
+                    debug!("client closed the connection");
+                    return Ok(());
+                }
+                Waited::Timeout => session.handle_timeout(Instant::now()),
+                Waited::Shutdown => {
                     shutting_down = true;
                     session.shutdown();
                 }
