@@ -4,34 +4,13 @@
 //! the client sent them. Alone in its file: a global subscriber is per process.
 
 use golub_store::hash_password;
-use golub_testkit::{SmtpClient, TestServer};
+use golub_testkit::{SmtpClient, TestServer, base64};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 const USER: &str = "carol@example.org";
 const RIGHT: &str = "Corr3ct-H0rse-Battery";
 const WRONG: &str = "Wr0ng-Guess-Staple";
-
-fn base64(raw: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in raw.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 fn plain(user: &str, password: &str) -> String {
     base64(format!("\0{user}\0{password}").as_bytes())

@@ -303,25 +303,7 @@ async fn a_configured_certificate_is_verified_by_a_client_given_its_ca() {
 
 fn plain(user: &str, password: &str) -> String {
     // RFC 4616: authzid NUL authcid NUL password, in base64 (RFC 4648).
-    let raw = format!("\0{user}\0{password}");
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in raw.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    golub_testkit::base64(format!("\0{user}\0{password}").as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,7 +343,8 @@ async fn wrong_passwords_are_slowed_down_then_blocked() {
         ))
         .await;
     assert!(r.starts_with("535"), "{r}");
-    // Past the limit even the right password is refused, with 421, from any connection.
+    // Past the limit even the right password is refused, with 421, from any connection
+    // of this address.
     let mut d = SmtpClient::connect(t.addr("submission")).await;
     assert_eq!(d.code().await, Some(220));
     assert!(d.cmd("EHLO laptop.example").await.starts_with("250"));

@@ -154,6 +154,24 @@ impl SmtpClient {
         }
     }
 
+    /// Connects from a chosen local address (any of 127.0.0.0/8 works on loopback), so
+    /// that a test can play several clients.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> SmtpClient {
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let stream = socket.connect(addr).await.expect("connect");
+        SmtpClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }
@@ -212,4 +230,26 @@ impl SmtpClient {
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for SASL responses in tests.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

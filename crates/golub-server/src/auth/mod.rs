@@ -1,12 +1,16 @@
-//! Authentication of users' programs (SMTP AUTH now, POP3 and IMAP later): the password
-//! check runs off the async runtime (argon2 is deliberately slow), and failed logins are
-//! slowed down and then blocked per client IP and per account.
+//! Authentication of users' programs, one path for every protocol (SMTP AUTH, POP3, and
+//! IMAP): the throttle decides first, the password check runs off the async runtime
+//! (argon2 is deliberately slow), and every outcome is logged and counted the same way.
 
 mod throttle;
 
 pub use throttle::{AuthThrottle, ThrottleConfig, Verdict};
 
+use crate::Shared;
 use golub_store::{Store, User};
+use std::net::IpAddr;
+use std::time::Instant;
+use tracing::{info, warn};
 
 /// Checks a password without blocking the runtime. `Ok(None)`: wrong user or password.
 pub async fn verify(
@@ -20,4 +24,73 @@ pub async fn verify(
     tokio::task::spawn_blocking(move || store.verify_password(&user, &password))
         .await
         .unwrap_or(Err(golub_store::Error::WriterGone))
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Too many failures from this client address lately: refused unchecked; protocols
+    /// close the session.
+    Blocked,
+    /// Unknown user, wrong password, or an authorization identity other than the user.
+    Invalid,
+    /// The directory could not be read; try again later.
+    TempFail,
+}
+
+/// One login attempt as a protocol session reports it.
+pub struct Attempt<'a> {
+    pub proto: &'static str,
+    pub ip: IpAddr,
+    pub mechanism: &'a str,
+    /// The identity to act as (SASL authzid); empty or the user's own.
+    pub authzid: &'a str,
+    /// The identity whose password this is (SASL authcid).
+    pub authcid: &'a str,
+    pub password: &'a str,
+}
+
+/// The login flow of every protocol: throttle, authorization identity, password, and
+/// the failure delay. A failed attempt is answered only after the throttle's delay.
+pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure> {
+    let Attempt {
+        proto,
+        ip,
+        mechanism,
+        authzid,
+        authcid,
+        password,
+    } = a;
+    let failure_delay = match shared.auth_throttle.check(ip, authcid, Instant::now()) {
+        Verdict::Allow { failure_delay } => failure_delay,
+        Verdict::Blocked => {
+            warn!(proto, user = %authcid, ip = %ip, "login refused: too many failures from this address");
+            return Err(LoginFailure::Blocked);
+        }
+    };
+    // Acting as someone else is not supported: such an attempt fails like a wrong
+    // password, and counts as one.
+    let checked = if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(authcid) {
+        warn!(proto, user = %authcid, authzid = %authzid, ip = %ip, "authorization identity differs");
+        Ok(None)
+    } else {
+        verify(&shared.store, authcid, password).await
+    };
+    match checked {
+        Ok(Some(user)) => {
+            info!(proto, user = %user.address, ip = %ip, mechanism, "login succeeded");
+            shared.auth_throttle.succeeded(authcid);
+            Ok(user)
+        }
+        Ok(None) => {
+            warn!(proto, user = %authcid, ip = %ip, mechanism, "login failed");
+            shared.auth_throttle.failed(ip, authcid, Instant::now());
+            tokio::time::sleep(failure_delay).await;
+            Err(LoginFailure::Invalid)
+        }
+        Err(e) => {
+            warn!(proto, user = %authcid, error = %e, "password check failed");
+            Err(LoginFailure::TempFail)
+        }
+    }
 }

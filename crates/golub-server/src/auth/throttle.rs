@@ -1,7 +1,13 @@
-//! Slows down and then blocks repeated failed logins. Each failure of a client IP or an
-//! account doubles the delay before the next failure is answered; past `max_failures`
-//! the IP or account is blocked for `block_time` (the session gets 421). Entries are
-//! forgotten after `block_time` without failures. Time is an argument, for tests.
+//! Slows down and then blocks repeated failed logins, per client address.
+//!
+//! A client address that keeps failing is slowed down (each failure doubles the delay
+//! before the next failure is answered) and, past `max_failures`, blocked for
+//! `block_time` (the session gets 421). Failures are also counted per account, but an
+//! account's count only slows down addresses that are failing themselves: it never
+//! blocks or delays anyone, so a guessing run against alice@ from other addresses cannot
+//! lock alice out. The right password from an address that has not been failing is
+//! always checked and answered at once. Entries are forgotten after `block_time` without
+//! failures. Time is an argument, for tests.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +21,7 @@ pub struct ThrottleConfig {
     pub initial_delay: Duration,
     /// The longest delay.
     pub max_delay: Duration,
-    /// Failures after which the IP or account is blocked.
+    /// Failures from one client address after which it is blocked.
     pub max_failures: u32,
     /// How long a block lasts, and how long failures are remembered.
     pub block_time: Duration,
@@ -26,7 +32,7 @@ pub struct ThrottleConfig {
 pub enum Verdict {
     /// Go ahead; after a failure, wait this long before answering.
     Allow { failure_delay: Duration },
-    /// Refuse without checking: too many failures lately.
+    /// Refuse without checking: too many failures from this address lately.
     Blocked,
 }
 
@@ -38,11 +44,13 @@ struct Entry {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
+    /// Every failure from one client address, whatever the account.
     Ip(IpAddr),
+    /// Failures against one account, from any address.
     Account(String),
 }
 
-/// Failure counts per IP and per account.
+/// Failure counts per client address and per account.
 pub struct AuthThrottle {
     config: ThrottleConfig,
     entries: Mutex<HashMap<Key, Entry>>,
@@ -70,12 +78,18 @@ impl AuthThrottle {
     /// Decides on an attempt by `account` from `ip`.
     pub fn check(&self, ip: IpAddr, account: &str, now: Instant) -> Verdict {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let n = self
-            .failures(&mut map, &Key::Ip(ip), now)
-            .max(self.failures(&mut map, &Key::Account(account.to_lowercase()), now));
-        if n >= self.config.max_failures {
+        let from_ip = self.failures(&mut map, &Key::Ip(ip), now);
+        if from_ip >= self.config.max_failures {
             return Verdict::Blocked;
         }
+        // An address that is failing itself is slowed down by the account's count too
+        // (a guessing run spread over many addresses); a clean address is not: its
+        // failures are answered after the first step only.
+        let n = if from_ip > 0 {
+            from_ip.max(self.failures(&mut map, &Key::Account(account.to_lowercase()), now))
+        } else {
+            0
+        };
         let delay = self
             .config
             .initial_delay
@@ -106,8 +120,8 @@ impl AuthThrottle {
         }
     }
 
-    /// A successful login clears the account's record (not the IP's: one good password
-    /// must not reset a guesser's count for other accounts).
+    /// A successful login clears the account's record (not the address's: one good
+    /// password must not reset a guesser's count for other accounts).
     pub fn succeeded(&self, account: &str) {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&Key::Account(account.to_lowercase()));
@@ -135,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn delays_grow_then_the_ip_is_blocked_then_forgotten() {
+    fn delays_grow_then_the_address_is_blocked_then_forgotten() {
         let t = throttle();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let now = Instant::now();
@@ -147,31 +161,48 @@ mod tests {
         assert_eq!(delay(t.check(ip, "d@x", now)), Duration::from_millis(800));
         t.failed(ip, "d@x", now);
         assert_eq!(t.check(ip, "e@x", now), Verdict::Blocked);
-        // Another IP guessing one of those accounts is slowed by the account's count.
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert_eq!(
-            delay(t.check(other, "a@x", now)),
-            Duration::from_millis(200)
-        );
         let later = now + Duration::from_secs(61);
         assert_eq!(delay(t.check(ip, "e@x", later)), Duration::from_millis(100));
     }
 
     #[test]
-    fn an_account_is_blocked_whatever_the_ip() {
+    fn guessing_from_one_address_never_locks_the_account_out_elsewhere() {
         let t = throttle();
         let now = Instant::now();
-        for i in 0..4u8 {
+        let guesser: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..50 {
+            t.failed(guesser, "alice@x", now);
+        }
+        assert_eq!(t.check(guesser, "alice@x", now), Verdict::Blocked);
+        // Alice from her own address: not blocked, and not even slowed down.
+        let alice: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            delay(t.check(alice, "alice@x", now)),
+            Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn a_spread_out_run_slows_down_the_failing_addresses_only() {
+        let t = throttle();
+        let now = Instant::now();
+        for i in 0..3u8 {
             t.failed(IpAddr::from([198, 51, 100, i]), "Alice@x", now);
         }
+        // One of the guessers tries again: slowed by the account's three failures.
         assert_eq!(
-            t.check("203.0.113.9".parse().unwrap(), "alice@x", now),
-            Verdict::Blocked
+            delay(t.check(IpAddr::from([198, 51, 100, 0]), "alice@x", now)),
+            Duration::from_millis(800)
+        );
+        // A clean address: no block, first-step delay only.
+        assert_eq!(
+            delay(t.check("203.0.113.9".parse().unwrap(), "alice@x", now)),
+            Duration::from_millis(100)
         );
         t.succeeded("alice@x");
-        assert!(matches!(
-            t.check("203.0.113.9".parse().unwrap(), "alice@x", now),
-            Verdict::Allow { .. }
-        ));
+        assert_eq!(
+            delay(t.check(IpAddr::from([198, 51, 100, 0]), "alice@x", now)),
+            Duration::from_millis(200)
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! `-ERR [IN-USE]`. The lock is POP3's own and never blocks IMAP.
 
 use crate::Shared;
-use crate::auth::{self, Verdict};
+use crate::auth::{self, LoginFailure};
 use crate::net::listener::{Accepted, accept_loop};
 use crate::net::stream::{Conn, ReadBuffer, Waited, handshake, wait};
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
@@ -206,7 +206,7 @@ impl Driver<'_> {
                 match failure {
                     None => {
                         let drop = self.maildrop.as_ref().map(|m| m.uids.len()).unwrap_or(0);
-                        info!(user = %user, ip = %self.peer, mechanism = %mechanism, messages = drop, "login succeeded");
+                        info!(user = %user, messages = drop, "maildrop opened");
                         let infos = self.maildrop_infos();
                         session.auth_succeeded(infos);
                     }
@@ -287,32 +287,20 @@ impl Driver<'_> {
         password: &str,
     ) -> Option<AuthFailure> {
         let shared = self.shared;
-        let failure_delay = match shared.auth_throttle.check(self.peer, user, Instant::now()) {
-            Verdict::Allow { failure_delay } => failure_delay,
-            Verdict::Blocked => {
-                warn!(user = %user, ip = %self.peer, "login refused: too many failures");
-                return Some(AuthFailure::Blocked);
-            }
+        let attempt = auth::Attempt {
+            proto: "pop3",
+            ip: self.peer,
+            mechanism,
+            authzid,
+            authcid: user,
+            password,
         };
-        let checked = if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(user) {
-            Ok(None)
-        } else {
-            auth::verify(&shared.store, user, password).await
+        let account = match auth::login(shared, attempt).await {
+            Ok(account) => account,
+            Err(LoginFailure::Blocked) => return Some(AuthFailure::Blocked),
+            Err(LoginFailure::Invalid) => return Some(AuthFailure::Invalid),
+            Err(LoginFailure::TempFail) => return Some(AuthFailure::TempFail),
         };
-        let account = match checked {
-            Ok(Some(u)) => u,
-            Ok(None) => {
-                warn!(user = %user, ip = %self.peer, mechanism, "login failed");
-                shared.auth_throttle.failed(self.peer, user, Instant::now());
-                tokio::time::sleep(failure_delay).await;
-                return Some(AuthFailure::Invalid);
-            }
-            Err(e) => {
-                warn!(user = %user, error = %e, "password check failed");
-                return Some(AuthFailure::TempFail);
-            }
-        };
-        shared.auth_throttle.succeeded(user);
         let Some(lock) = shared.pop3_locks.try_lock(account.id) else {
             info!(user = %account.address, "maildrop in use");
             return Some(AuthFailure::InUse);

@@ -9,7 +9,7 @@ mod policy;
 pub use limits::ConnectionLimiter;
 
 use crate::Shared;
-use crate::auth::{self, Verdict};
+use crate::auth::{self, LoginFailure};
 use crate::cleanup::{TraceInfo, now_unix, received_header};
 use crate::net::listener::{Accepted, accept_loop};
 use crate::net::stream::{Conn, ReadBuffer, TlsInfo, Waited, handshake, wait};
@@ -221,54 +221,37 @@ impl Driver<'_> {
                 authcid,
                 password,
             } => {
-                let ip = self.peer.ip();
-                let failure_delay = match shared.auth_throttle.check(ip, &authcid, Instant::now()) {
-                    Verdict::Allow { failure_delay } => failure_delay,
-                    Verdict::Blocked => {
-                        warn!(user = %authcid, ip = %ip, "login refused: too many failures");
+                let attempt = auth::Attempt {
+                    proto: "smtp",
+                    ip: self.peer.ip(),
+                    mechanism: &mechanism,
+                    authzid: &authzid,
+                    authcid: &authcid,
+                    password: password.expose(),
+                };
+                match auth::login(shared, attempt).await {
+                    Ok(user) => {
+                        self.user = Some(user);
+                        session.auth_succeeded();
+                    }
+                    Err(LoginFailure::Blocked) => {
                         session.reject(Reply::new(
                             421,
                             EnhancedCode(4, 7, 0),
                             "too many failed logins, try again later",
                         ));
                         session.shutdown();
-                        return;
                     }
-                };
-                if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(&authcid) {
-                    warn!(user = %authcid, authzid = %authzid, ip = %ip, "login refused: authorization identity differs");
-                    session.reject(Reply::new(
+                    Err(LoginFailure::Invalid) => session.reject(Reply::new(
                         535,
                         EnhancedCode(5, 7, 8),
                         "authentication credentials invalid",
-                    ));
-                    return;
-                }
-                match auth::verify(&shared.store, &authcid, password.expose()).await {
-                    Ok(Some(user)) => {
-                        info!(user = %user.address, ip = %ip, mechanism = %mechanism, "login succeeded");
-                        shared.auth_throttle.succeeded(&authcid);
-                        self.user = Some(user);
-                        session.auth_succeeded();
-                    }
-                    Ok(None) => {
-                        warn!(user = %authcid, ip = %ip, mechanism = %mechanism, "login failed");
-                        shared.auth_throttle.failed(ip, &authcid, Instant::now());
-                        tokio::time::sleep(failure_delay).await;
-                        session.reject(Reply::new(
-                            535,
-                            EnhancedCode(5, 7, 8),
-                            "authentication credentials invalid",
-                        ));
-                    }
-                    Err(e) => {
-                        warn!(user = %authcid, error = %e, "password check failed");
-                        session.reject(Reply::new(
-                            454,
-                            EnhancedCode(4, 7, 0),
-                            "temporary authentication failure",
-                        ));
-                    }
+                    )),
+                    Err(LoginFailure::TempFail) => session.reject(Reply::new(
+                        454,
+                        EnhancedCode(4, 7, 0),
+                        "temporary authentication failure",
+                    )),
                 }
             }
             Event::MailFrom { reverse_path, .. } => {
