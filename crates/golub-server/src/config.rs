@@ -3,7 +3,7 @@
 //! fall back to a default).
 
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -156,6 +156,69 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections open at once from one client IP address.
     pub max_connections_per_ip: usize,
+    /// Client networks exempt from `max_connections_per_ip` (only from that limit), as
+    /// Postfix exempts $mynetworks.
+    pub trusted_networks: Vec<Network>,
+}
+
+/// An IP network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`); a bare address is
+/// a network of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// True when `ip` is inside this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Network, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP network like 192.0.2.0/24"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Network, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Limits {
@@ -170,6 +233,10 @@ impl Default for Limits {
             data_timeout: 180,
             max_connections: 1000,
             max_connections_per_ip: 50,
+            trusted_networks: ["127.0.0.1/32", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
         }
     }
 }
@@ -389,6 +456,33 @@ mod tests {
         );
         assert_eq!(c.queue.max_lifetime, d.queue.max_lifetime);
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
+    }
+
+    #[test]
+    fn networks_parse_and_contain_their_addresses() {
+        let n = |s: &str| s.parse::<Network>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(n("192.0.2.0/24").contains(ip("192.0.2.200")));
+        assert!(!n("192.0.2.0/24").contains(ip("192.0.3.1")));
+        assert!(n("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!n("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(n("0.0.0.0/0").contains(ip("203.0.113.5")));
+        assert!(!n("0.0.0.0/0").contains(ip("2001:db8::1")));
+        assert!(n("127.0.0.0/8").contains(ip("::ffff:127.0.0.9")));
+        assert!(n("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
+        assert!(!n("2001:db8::/32").contains(ip("2001:db9::1")));
+        assert!(n("::/0").contains(ip("::1")));
+        for bad in ["", "192.0.2.0/33", "::/129", "host/8", "192.0.2.0/x"] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
+        let c = parse("[limits]\ntrusted_networks = [\"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(c.limits.trusted_networks, vec![n("10.0.0.0/8")]);
+        let d = Config::default().limits.trusted_networks;
+        assert_eq!(d, vec![n("127.0.0.1/32"), n("::1/128")]);
+        let e = parse("[limits]\ntrusted_networks = [\"10.0.0.0/99\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prefix"), "{e}");
     }
 
     #[test]

@@ -19,8 +19,9 @@ use auth::{AuthThrottle, ThrottleConfig};
 use delivery::{Delivery, DeliveryConfig};
 use golub_smtp::SessionConfig;
 use golub_store::{Store, StoreOptions};
+use net::limits::ConnectionLimiter;
 use net::tls::{Tls, TlsError};
-use smtpd::{ConnectionLimiter, Service};
+use smtpd::Service;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,6 +165,7 @@ impl Server {
         let limiter = ConnectionLimiter::new(
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
+            config.limits.trusted_networks.clone(),
         );
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut listeners = Vec::new();

@@ -2,6 +2,7 @@
 //! smuggling attempts, pipelining, BDAT, limits, full storage, shutdown.
 
 use golub_testkit::{SmtpClient, TestServer};
+use std::net::IpAddr;
 
 async fn greeted(t: &TestServer) -> SmtpClient {
     let mut c = t.connect().await;
@@ -192,30 +193,61 @@ async fn long_lines_and_bad_commands_get_500_then_too_many_errors_close() {
 #[tokio::test]
 async fn connections_over_the_per_ip_limit_get_421() {
     let t = TestServer::start_with(|c| c.limits.max_connections_per_ip = 2).await;
-    let mut a = t.connect().await;
-    let mut b = t.connect().await;
+    let untrusted: IpAddr = "127.0.0.2".parse().unwrap();
+    let mut a = SmtpClient::connect_from(t.smtp, untrusted).await;
+    let mut b = SmtpClient::connect_from(t.smtp, untrusted).await;
     assert_eq!(a.code().await, Some(220));
     assert_eq!(b.code().await, Some(220));
-    let mut c = t.connect().await;
+    let mut c = SmtpClient::connect_from(t.smtp, untrusted).await;
     assert!(c.reply().await.unwrap().starts_with("421 4.7.0"));
     assert!(c.is_closed().await);
     // The first two are still served.
     assert!(a.cmd("NOOP").await.starts_with("250"));
+    // One leaves with QUIT: its place is free by the time it has read the 221.
     assert!(b.cmd("QUIT").await.starts_with("221"));
-    assert!(b.is_closed().await);
-    // A place came free: poll until the server has counted the closed connection.
-    let start = std::time::Instant::now();
-    loop {
-        let mut d = t.connect().await;
-        if d.code().await == Some(220) {
-            break;
-        }
-        assert!(
-            start.elapsed() < golub_testkit::DEADLINE,
-            "no place came free"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let mut d = SmtpClient::connect_from(t.smtp, untrusted).await;
+    assert_eq!(d.code().await, Some(220));
+    // The trusted default (127.0.0.1) is exempt from the per-address limit.
+    let mut local = Vec::new();
+    for _ in 0..5 {
+        let mut c = t.connect().await;
+        assert_eq!(c.code().await, Some(220));
+        local.push(c);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_reconnecting_in_a_loop_at_the_per_ip_limit_are_never_refused() {
+    // 50 clients from one untrusted address, each opening 20 sessions one after the
+    // other: never more than 50 open at once, so none may see 421.
+    let t = TestServer::start_with(|c| c.limits.max_connections_per_ip = 50).await;
+    let addr = t.smtp;
+    let untrusted: IpAddr = "127.0.0.2".parse().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        tasks.spawn(async move {
+            let mut refused = 0;
+            for i in 0..20 {
+                let mut c = SmtpClient::connect_from(addr, untrusted).await;
+                match c.code().await {
+                    Some(220) => {
+                        assert!(c.cmd("EHLO loop.example").await.starts_with("250"));
+                        // Every other session ends with QUIT; the rest just hang up.
+                        if i % 2 == 0 {
+                            assert!(c.cmd("QUIT").await.starts_with("221"));
+                        }
+                    }
+                    _ => refused += 1,
+                }
+            }
+            refused
+        });
+    }
+    let mut refused = 0;
+    while let Some(r) = tasks.join_next().await {
+        refused += r.unwrap();
+    }
+    assert_eq!(refused, 0, "sessions refused while at most 50 were open");
 }
 
 #[tokio::test]

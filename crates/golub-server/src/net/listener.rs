@@ -3,7 +3,7 @@
 //! runs each in its own task inside a `session` span.
 
 use crate::Shared;
-use crate::smtpd::limits::{Permit, Refusal};
+use crate::net::limits::{Permit, Refusal};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub async fn accept_loop<F, Fut>(
     F: Fn(Accepted) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let handle = Arc::new(handle);
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -64,19 +65,25 @@ pub async fn accept_loop<F, Fut>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let permit = shared.limiter.try_admit(peer.ip());
-        if let Err(why) = &permit {
-            warn!(?why, proto, peer = %peer, "connection refused by limit");
-        }
         let id = shared.next_session_id();
         let span = info_span!("session", id, proto, peer = %peer);
-        let task = handle(Accepted {
-            stream,
-            peer,
-            permit,
-            shared: shared.clone(),
-            shutdown: shutdown.clone(),
-        });
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        let handle = handle.clone();
+        let task = async move {
+            let permit = shared.limiter.admit(peer.ip()).await;
+            if let Err(why) = &permit {
+                warn!(?why, proto, "connection refused by limit");
+            }
+            handle(Accepted {
+                stream,
+                peer,
+                permit,
+                shared,
+                shutdown,
+            })
+            .await
+        };
         tokio::spawn(task.instrument(span));
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::Shared;
 use crate::auth::{self, LoginFailure};
+use crate::net::limits::Permit;
 use crate::net::listener::{Accepted, accept_loop};
 use crate::net::stream::{Conn, ReadBuffer, Waited, handshake, wait};
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
@@ -83,7 +84,7 @@ async fn session(a: Accepted, implicit_tls: bool) {
         shared,
         shutdown,
     } = a;
-    let Ok(_permit) = permit else {
+    let Ok(permit) = permit else {
         let mut stream = stream;
         let _ = stream
             .write_all(b"-ERR [SYS/TEMP] too many connections, try again later\r\n")
@@ -105,6 +106,7 @@ async fn session(a: Accepted, implicit_tls: bool) {
         shared: &shared,
         peer: peer.ip(),
         maildrop: None,
+        permit: Some(permit),
     };
     let config = pop3_config(&shared, implicit_tls);
     if let Err(e) = driver.run(conn, config, shutdown).await {
@@ -125,6 +127,8 @@ struct Driver<'a> {
     shared: &'a Shared,
     peer: std::net::IpAddr,
     maildrop: Option<Maildrop>,
+    /// The connection's place in the limits, given back as soon as the session ends.
+    permit: Option<Permit>,
 }
 
 impl Driver<'_> {
@@ -165,6 +169,11 @@ impl Driver<'_> {
                 }
             }
             session.poll_output(&mut out);
+            if session.is_closed() {
+                // The place is free before the client sees the last reply, so that it
+                // may reconnect at once.
+                self.permit = None;
+            }
             if !out.is_empty() {
                 conn.write_all(&out).await?;
                 conn.flush().await?;

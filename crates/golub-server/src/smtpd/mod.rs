@@ -3,14 +3,12 @@
 //! bytes, answers its events with decisions (policy, authentication, queue), writes its
 //! output, arms its timer, and does the TLS handshakes.
 
-pub(crate) mod limits;
 mod policy;
-
-pub use limits::ConnectionLimiter;
 
 use crate::Shared;
 use crate::auth::{self, LoginFailure};
 use crate::cleanup::{TraceInfo, now_unix, received_header};
+use crate::net::limits::Permit;
 use crate::net::listener::{Accepted, accept_loop};
 use crate::net::stream::{Conn, ReadBuffer, TlsInfo, Waited, handshake, wait};
 use crate::queue::{enqueue, new_queue_id};
@@ -97,7 +95,7 @@ async fn session(a: Accepted, service: Service) {
         shutdown,
     } = a;
     let config = shared.smtp_session_config(service);
-    let Ok(_permit) = permit else {
+    let Ok(permit) = permit else {
         let reply = Reply::new(
             421,
             EnhancedCode(4, 7, 0),
@@ -132,6 +130,7 @@ async fn session(a: Accepted, service: Service) {
         peer,
         tls,
         user: None,
+        permit: Some(permit),
     };
     if let Err(e) = driver.run(conn, config, shutdown).await {
         debug!(error = %e, "session ended with an i/o error");
@@ -145,6 +144,8 @@ struct Driver<'a> {
     tls: Option<TlsInfo>,
     /// The user who authenticated, if any.
     user: Option<User>,
+    /// The connection's place in the limits, given back as soon as the session ends.
+    permit: Option<Permit>,
 }
 
 impl Driver<'_> {
@@ -181,6 +182,11 @@ impl Driver<'_> {
                 self.handle_event(&mut session, event).await;
             }
             session.poll_output(&mut out);
+            if session.is_closed() {
+                // The place is free before the client sees the last reply, so that it
+                // may reconnect at once.
+                self.permit = None;
+            }
             if !out.is_empty() {
                 conn.write_all(&out).await?;
                 conn.flush().await?;
