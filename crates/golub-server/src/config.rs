@@ -254,6 +254,13 @@ pub struct Smtp {
     pub auth: bool,
 }
 
+/// The longest a session timer may be set to (one day): longer makes no sense for a
+/// connection, and keeps deadline arithmetic far from overflow.
+const MAX_TIMEOUT: u64 = 24 * 3600;
+
+/// The longest a queue or block period may be (one year).
+const MAX_QUEUE_TIME: u64 = 366 * 24 * 3600;
+
 /// Queue and retry policy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -264,6 +271,9 @@ pub struct Queue {
     pub retry_initial: u64,
     /// The longest wait between retries, in seconds.
     pub retry_max: u64,
+    /// Seconds between scans of the queue for recipients whose retry time has come (new
+    /// mail is delivered at once, without waiting for a scan).
+    pub scan_interval: u64,
 }
 
 impl Default for Queue {
@@ -272,6 +282,7 @@ impl Default for Queue {
             max_lifetime: 5 * 24 * 3600,
             retry_initial: 300,
             retry_max: 4 * 3600,
+            scan_interval: 30,
         }
     }
 }
@@ -378,10 +389,39 @@ impl Config {
         if l.max_connections < 1 || l.max_connections_per_ip < 1 {
             return Err(invalid("limits.max_connections", "must be at least 1"));
         }
-        if l.command_timeout < 1 || l.data_timeout < 1 {
+        for (key, value, max) in [
+            ("limits.command_timeout", l.command_timeout, MAX_TIMEOUT),
+            ("limits.data_timeout", l.data_timeout, MAX_TIMEOUT),
+            ("queue.scan_interval", self.queue.scan_interval, MAX_TIMEOUT),
+            (
+                "queue.retry_initial",
+                self.queue.retry_initial,
+                MAX_QUEUE_TIME,
+            ),
+            ("queue.retry_max", self.queue.retry_max, MAX_QUEUE_TIME),
+            (
+                "queue.max_lifetime",
+                self.queue.max_lifetime,
+                MAX_QUEUE_TIME,
+            ),
+            (
+                "auth.block_seconds",
+                self.auth.block_seconds,
+                MAX_QUEUE_TIME,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    key,
+                    message: format!("must be 1 to {max} seconds"),
+                });
+            }
+        }
+        if self.auth.failure_delay_ms > 60_000 {
             return Err(invalid(
-                "limits.command_timeout",
-                "timeouts must be at least 1 second",
+                "auth.failure_delay_ms",
+                "must be at most 60000 milliseconds",
             ));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
@@ -499,6 +539,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("test.toml"), "{e}");
+        for key in ["command_timeout", "data_timeout"] {
+            let e = parse(&format!("[limits]\n{key} = 18446744073709551615\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("limits.{key}")), "{e}");
+        }
+        let e = parse("[queue]\nscan_interval = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("queue.scan_interval"), "{e}");
         let e = parse("hostname = 12\n").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
     }

@@ -131,7 +131,7 @@ impl Server {
                 max_lifetime: Duration::from_secs(config.queue.max_lifetime),
                 retry_initial: Duration::from_secs(config.queue.retry_initial),
                 retry_max: Duration::from_secs(config.queue.retry_max),
-                scan_interval: Duration::from_secs(30),
+                scan_interval: Duration::from_secs(config.queue.scan_interval),
             },
         )
         .map_err(Error::Delivery)?;

@@ -101,27 +101,35 @@ impl Tls {
 fn make_self_signed(source: &TlsSource, hostname: &str) -> Result<(), TlsError> {
     let generated = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
         .map_err(|e| TlsError::Generate(e.to_string()))?;
-    let write = |path: &Path, data: String| {
+    let dir_of = |path: &Path| -> Result<(), TlsError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| TlsError::Read {
                 path: dir.to_path_buf(),
                 cause: e.to_string(),
             })?;
         }
-        std::fs::write(path, data).map_err(|e| TlsError::Read {
-            path: path.to_path_buf(),
-            cause: e.to_string(),
-        })
+        Ok(())
     };
-    write(&source.key, generated.signing_key.serialize_pem())?;
-    restrict_permissions(&source.key);
-    write(&source.cert, generated.cert.pem())
-}
-
-/// The private key is readable by its owner only.
-fn restrict_permissions(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    let write = |path: &Path, data: String, mode: u32| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        dir_of(path)?;
+        // The mode applies from the file's creation: the key is never readable by others,
+        // not even for a moment.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)
+            .and_then(|mut f| f.write_all(data.as_bytes()))
+            .map_err(|e| TlsError::Read {
+                path: path.to_path_buf(),
+                cause: e.to_string(),
+            })
+    };
+    write(&source.key, generated.signing_key.serialize_pem(), 0o600)?;
+    write(&source.cert, generated.cert.pem(), 0o644)
 }
 
 fn load(source: &TlsSource) -> Result<ServerConfig, TlsError> {
@@ -164,6 +172,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tls = Tls::setup(None, None, dir.path(), "mx.example.org").unwrap();
         let first = std::fs::read(&tls.source().cert).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tls.source().key), 0o600);
+        assert_eq!(mode(&tls.source().cert), 0o644);
         let again = Tls::setup(None, None, dir.path(), "mx.example.org").unwrap();
         assert_eq!(std::fs::read(&again.source().cert).unwrap(), first);
         again.reload().unwrap();
