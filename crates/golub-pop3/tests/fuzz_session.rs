@@ -34,6 +34,7 @@ const MAX_SASL_LINE: usize = 12290;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
     Auth,
+    Credentials,
     Content { top: bool },
     Update,
 }
@@ -139,6 +140,7 @@ impl Driver {
             let p = match event {
                 Event::StlsRequested => None,
                 Event::AuthAttempted { .. } => Some(Pending::Auth),
+                Event::CredentialsNeeded { .. } => Some(Pending::Credentials),
                 Event::ContentNeeded { index, top } => {
                     if index >= maildrop_len {
                         bad = Some(format!("content of message {index} of {maildrop_len}"));
@@ -230,7 +232,7 @@ impl Driver {
             self.call(|s| {
                 s.handle_timeout(late);
                 match pending {
-                    Some(Pending::Auth) => s.provide_content(b"x".to_vec()),
+                    Some(Pending::Auth | Pending::Credentials) => s.provide_content(b"x".to_vec()),
                     Some(Pending::Content { .. }) => s.auth_succeeded(Vec::new()),
                     _ => s.content_unavailable(),
                 }
@@ -265,6 +267,13 @@ impl Driver {
                 ][pick / 2 % 4];
                 self.call(|s| s.auth_failed(why));
             }
+            Some(Pending::Credentials) if accept => self.call(|s| {
+                s.scram_credentials(
+                    golub_types::sasl::scram::ScramCredentials::derive("pw", b"salt", 1),
+                    "nonce",
+                )
+            }),
+            Some(Pending::Credentials) => self.call(|s| s.auth_failed(AuthFailure::TempFail)),
             Some(Pending::Content { top }) if accept => {
                 let contents = &self.answers.contents;
                 let content = contents

@@ -32,6 +32,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
+use golub_types::sasl::Credential;
+use golub_types::sasl::scram::ScramCredentials;
 
 const FIXTURES: [(&str, &[u8]); 3] = [
     ("msg-1-plain", include_bytes!("fixtures/plain.eml")),
@@ -174,17 +176,32 @@ impl Runner {
                     mechanism,
                     authzid,
                     user,
-                    password,
+                    credential,
                 } => {
-                    assert!(!format!("{password:?}").contains(password.expose().as_str()));
-                    match (user.as_str(), password.expose().as_str()) {
-                        ("alice@example.org", "secret") => s.auth_succeeded(maildrop()),
+                    let right = match &credential {
+                        Credential::Password(password) => {
+                            assert!(!format!("{password:?}").contains(password.expose().as_str()));
+                            password.expose() == "secret"
+                        }
+                        Credential::Scram { verified } => *verified,
+                    };
+                    match (user.as_str(), right) {
+                        ("alice@example.org", true) => s.auth_succeeded(maildrop()),
                         ("locked@example.org", _) => s.auth_failed(AuthFailure::InUse),
                         ("temp@example.org", _) => s.auth_failed(AuthFailure::TempFail),
                         ("blocked@example.org", _) => s.auth_failed(AuthFailure::Blocked),
                         _ => s.auth_failed(AuthFailure::Invalid),
                     }
                     self.attempt = Some([mechanism, authzid, user]);
+                }
+                Event::CredentialsNeeded { user, .. } => {
+                    // A fixed salt and nonce make SCRAM exchanges reproducible here.
+                    let creds = if user == "alice@example.org" {
+                        ScramCredentials::derive("secret", b"transcript-salt!", 4096)
+                    } else {
+                        ScramCredentials::decoy(&user, b"transcripts")
+                    };
+                    s.scram_credentials(creds, "servernonce");
                 }
                 Event::ContentNeeded { index, .. } => {
                     match FIXTURES.get(index) {

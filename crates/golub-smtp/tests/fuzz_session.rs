@@ -41,6 +41,7 @@ enum Kind {
     Message,
     StartTls,
     Auth,
+    Credentials,
 }
 
 fn kind(event: &Event, max_size: usize) -> Result<Kind, TestCaseError> {
@@ -59,6 +60,7 @@ fn kind(event: &Event, max_size: usize) -> Result<Kind, TestCaseError> {
         }
         Event::StartTlsRequested => Kind::StartTls,
         Event::AuthAttempted { .. } => Kind::Auth,
+        Event::CredentialsNeeded { .. } => Kind::Credentials,
     })
 }
 
@@ -258,6 +260,10 @@ impl Driver {
             (Some(Kind::Auth), false) => {
                 s.reject(Reply::new(535, EnhancedCode(5, 7, 8), "bad credentials"))
             }
+            (Some(Kind::Credentials), true) => s.scram_credentials(
+                golub_types::sasl::scram::ScramCredentials::derive("pw", b"salt", 1),
+                "nonce",
+            ),
             _ => s.reject(Reply::new(550, EnhancedCode(5, 7, 1), "refused")),
         });
         Ok(())

@@ -24,7 +24,8 @@
 //! to local part "unknown" (550 5.1.1), accepts every message as queue id 0x42 unless its
 //! body holds "X-Reject: yes" (554 5.7.1), and answers VRFY and EXPN with fixed replies.
 //! AUTH succeeds for authcid "alice@example.org" with password "secret"; anything else
-//! gets 535 5.7.8.
+//! gets 535 5.7.8. For SCRAM-SHA-256 alice's credentials use the salt "transcript-salt!"
+//! and 4096 iterations, and the server nonce is always "servernonce".
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -32,6 +33,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use golub_smtp::{Event, Session, SessionConfig};
+use golub_types::sasl::Credential;
+use golub_types::sasl::scram::ScramCredentials;
 use golub_types::{EnhancedCode, Envelope, QueueId, Reply};
 
 struct Received {
@@ -203,10 +206,16 @@ impl Runner {
                     mechanism,
                     authzid,
                     authcid,
-                    password,
+                    credential,
                 } => {
-                    assert!(!format!("{password:?}").contains(password.expose().as_str()));
-                    if authcid == "alice@example.org" && password.expose() == "secret" {
+                    let right = match &credential {
+                        Credential::Password(password) => {
+                            assert!(!format!("{password:?}").contains(password.expose().as_str()));
+                            password.expose() == "secret"
+                        }
+                        Credential::Scram { verified } => *verified,
+                    };
+                    if authcid == "alice@example.org" && right {
                         s.auth_succeeded();
                     } else {
                         s.reject(Reply::new(
@@ -216,6 +225,15 @@ impl Runner {
                         ));
                     }
                     self.attempt = Some([mechanism, authzid, authcid]);
+                }
+                Event::CredentialsNeeded { authcid, .. } => {
+                    // A fixed salt and nonce make SCRAM exchanges reproducible here.
+                    let creds = if authcid == "alice@example.org" {
+                        ScramCredentials::derive("secret", b"transcript-salt!", 4096)
+                    } else {
+                        ScramCredentials::decoy(&authcid, b"transcripts")
+                    };
+                    s.scram_credentials(creds, "servernonce");
                 }
             }
         }

@@ -6,6 +6,7 @@ use crate::{Error, Result, Store, mailbox, unix_now};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use golub_types::sasl::scram::{self, ScramCredentials};
 use rusqlite::{OptionalExtension, params};
 
 /// A local user.
@@ -39,12 +40,30 @@ fn domain_of(address: &str) -> Result<&str> {
         .ok_or_else(|| Error::Invalid(format!("{address}: not an address")))
 }
 
-/// Hashes a password into a PHC string (argon2id, random salt).
-pub fn hash_password(password: &str) -> Result<String> {
-    Argon2::default()
+/// What the directory keeps of a password: an argon2id PHC string (for PLAIN, LOGIN and
+/// POP3 USER/PASS) and SCRAM-SHA-256 credentials (RFC 5803 form), each with its own
+/// random salt. Neither lets anyone log in without the password.
+#[derive(Clone)]
+pub struct PasswordHashes {
+    pub phc: String,
+    pub scram: String,
+}
+
+impl std::fmt::Debug for PasswordHashes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHashes { .. }")
+    }
+}
+
+/// Hashes a password for [`Store::add_user`] and [`Store::set_password`].
+pub fn hash_password(password: &str) -> Result<PasswordHashes> {
+    let phc = Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|_| Error::Password)
+        .map_err(|_| Error::Password)?;
+    let salt = scram::random_bytes::<16>().ok_or(Error::Password)?;
+    let scram = ScramCredentials::derive(password, &salt, scram::DEFAULT_ITERATIONS).to_stored();
+    Ok(PasswordHashes { phc, scram })
 }
 
 /// Argon2 verifications done by this process, the unknown-user ones included.
@@ -64,7 +83,7 @@ fn dummy_hash() -> Option<&'static PasswordHash> {
             let secret = format!("{:?}", std::time::SystemTime::now());
             hash_password(&secret)
                 .ok()
-                .and_then(|phc| PasswordHash::new(&phc).ok())
+                .and_then(|h| PasswordHash::new(&h.phc).ok())
         })
         .as_ref()
 }
@@ -135,8 +154,8 @@ impl Store {
     // ---- users ----
 
     /// Adds a user in a local domain, with its INBOX and the special-use folders.
-    /// `password_hash` is a PHC string from [`hash_password`].
-    pub fn add_user(&self, address: &str, name: &str, password_hash: String) -> Result<User> {
+    /// `password` comes from [`hash_password`].
+    pub fn add_user(&self, address: &str, name: &str, password: PasswordHashes) -> Result<User> {
         let address = address.to_lowercase();
         let domain = domain_of(&address)?.to_string();
         let name = name.to_string();
@@ -157,10 +176,17 @@ impl Store {
             let n = tx
                 .conn()
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO users (address, domain, name, password, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR IGNORE INTO users (address, domain, name, password, scram, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![address, domain, name, password_hash, unix_now()])?;
+                .execute(params![
+                    address,
+                    domain,
+                    name,
+                    password.phc,
+                    password.scram,
+                    unix_now()
+                ])?;
             if n == 0 {
                 return Err(Error::AlreadyExists(format!("user {address}")));
             }
@@ -223,18 +249,42 @@ impl Store {
         })
     }
 
-    pub fn set_password(&self, address: &str, password_hash: String) -> Result<()> {
+    /// Replaces a user's password (both its argon2 hash and its SCRAM credentials).
+    pub fn set_password(&self, address: &str, password: PasswordHashes) -> Result<()> {
         let address = address.to_lowercase();
         self.write(move |tx| {
             let n = tx
                 .conn()
-                .prepare_cached("UPDATE users SET password = ?2 WHERE address = ?1")?
-                .execute(params![address, password_hash])?;
+                .prepare_cached("UPDATE users SET password = ?2, scram = ?3 WHERE address = ?1")?
+                .execute(params![address, password.phc, password.scram])?;
             if n == 0 {
                 return Err(Error::NotFound(format!("user {address}")));
             }
             Ok(())
         })
+    }
+
+    /// The user and its SCRAM-SHA-256 credentials; `None` for an unknown user or one
+    /// whose password was set before SCRAM credentials were kept.
+    pub fn scram_credentials(&self, address: &str) -> Result<Option<(User, ScramCredentials)>> {
+        let address = address.to_lowercase();
+        let row: Option<(User, String)> = self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT id, address, name, scram FROM users WHERE address = ?1")?
+                    .query_row([&address], |r| {
+                        Ok((
+                            User {
+                                id: r.get(0)?,
+                                address: r.get(1)?,
+                                name: r.get(2)?,
+                            },
+                            r.get(3)?,
+                        ))
+                    })
+                    .optional()?,
+            )
+        })?;
+        Ok(row.and_then(|(user, text)| Some((user, ScramCredentials::from_stored(&text)?))))
     }
 
     /// Checks a password; `Ok(None)` for an unknown user or a wrong password alike.

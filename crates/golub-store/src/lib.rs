@@ -24,7 +24,7 @@ mod writer;
 
 pub use blob::{BlobId, BodyRef};
 pub use check::{CheckReport, Finding};
-pub use directory::{AliasEntry, Recipient, User, hash_password, password_checks};
+pub use directory::{AliasEntry, PasswordHashes, Recipient, User, hash_password, password_checks};
 pub use error::Error;
 pub use mailbox::{Folder, MessageMeta};
 pub use queue::{

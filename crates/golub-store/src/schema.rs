@@ -100,6 +100,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (queue_id, idx)
     );
     "#,
+    // 3: SCRAM-SHA-256 credentials next to the argon2 hash ('' until the password is set
+    // again: such users log in with PLAIN and LOGIN only).
+    r#"
+    ALTER TABLE users ADD COLUMN scram TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

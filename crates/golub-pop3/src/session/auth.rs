@@ -1,6 +1,6 @@
 //! The AUTHORIZATION state (RFC 1939 §4, §7): USER/PASS, APOP (refused), and AUTH
-//! (RFC 5034) with the SASL exchanges for PLAIN (RFC 4616) and LOGIN; then the driver's
-//! decision.
+//! (RFC 5034), framing golub-types' SASL [`Exchange`] (PLAIN, LOGIN, SCRAM-SHA-256) in
+//! "+ " continuations; then the driver's decision.
 //!
 //! The session frames and decodes the responses; checking the credentials and locking
 //! the maildrop is the driver's, through [`Event::AuthAttempted`]. The password only ever
@@ -11,49 +11,11 @@ use std::mem;
 use golub_types::Secret;
 
 use super::{AuthFailure, Event, Maildrop, MessageInfo, Pending, Phase, Session, State, reply};
-use golub_types::sasl::{self, non_empty_utf8, parse_plain};
+use golub_types::sasl::scram::ScramCredentials;
+use golub_types::sasl::{self, Credential, Exchange, Mechanism, Step};
 
 /// RFC 5034 §4: a client response may be 12288 octets, here not counting its CRLF.
 pub(super) const MAX_SASL_LINE: usize = 12288 + 2;
-
-/// LOGIN's challenges, "Username:" and "Password:" in base64.
-const LOGIN_USERNAME: &str = "VXNlcm5hbWU6";
-const LOGIN_PASSWORD: &str = "UGFzc3dvcmQ6";
-
-/// The SASL mechanisms we implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mechanism {
-    /// RFC 4616.
-    Plain,
-    /// draft-murchison-sasl-login: user name and password, each after a challenge.
-    Login,
-}
-
-impl Mechanism {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Login => "LOGIN",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Mechanism> {
-        [Mechanism::Plain, Mechanism::Login]
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
-    }
-}
-
-/// Which client response the next line of an AUTH exchange is.
-#[derive(Debug)]
-pub(super) enum Exchange {
-    /// PLAIN's only response, after an empty challenge.
-    Plain,
-    /// LOGIN's user name.
-    LoginUsername,
-    /// LOGIN's password, for this user name.
-    LoginPassword { user: String },
-}
 
 impl Session {
     /// USER (RFC 1939 §7).
@@ -74,7 +36,13 @@ impl Session {
             return;
         };
         match user.take() {
-            Some(user) => self.attempted("USER", String::new(), user, password),
+            Some(user) => self.attempted(
+                None,
+                "USER".to_string(),
+                String::new(),
+                user,
+                Credential::Password(password),
+            ),
             None => self.err(reply::USER_FIRST),
         }
     }
@@ -104,20 +72,14 @@ impl Session {
         else {
             return self.err(reply::UNKNOWN_MECHANISM);
         };
-        let exchange = match mechanism {
-            Mechanism::Plain => Exchange::Plain,
-            Mechanism::Login => Exchange::LoginUsername,
-        };
+        let mut exchange = Box::new(Exchange::new(mechanism));
         match initial_response {
             // RFC 5034 §4: "=" is an initial response of zero length.
             Some(r) if r == "=" => self.respond(exchange, Ok(Vec::new())),
             Some(r) => self.respond(exchange, sasl::decode_base64(r.as_bytes())),
             None => {
-                let challenge = match mechanism {
-                    Mechanism::Plain => "",
-                    Mechanism::Login => LOGIN_USERNAME,
-                };
-                self.challenge(exchange, challenge);
+                let step = exchange.start();
+                self.step(exchange, step);
             }
         }
     }
@@ -128,40 +90,73 @@ impl Session {
         let Some(line) = self.take_line(max) else {
             return false;
         };
-        let Phase::Sasl(exchange) = mem::replace(&mut self.phase, Phase::Command) else {
+        let Phase::Sasl { exchange, verified } = mem::replace(&mut self.phase, Phase::Command)
+        else {
             return false;
         };
         // A line that cannot be a response ends the exchange with its error.
         match line {
             // RFC 5034 §4: "*" cancels the exchange.
             Ok(line) if line == "*" => self.fail(reply::AUTH_CANCELLED),
-            Ok(line) => self.respond(exchange, sasl::decode_base64(line.as_bytes())),
+            Ok(line) => {
+                let response = sasl::decode_base64(line.as_bytes());
+                match verified {
+                    Some((user, maildrop)) => self.acknowledged(exchange, user, maildrop, response),
+                    None => self.respond(exchange, response),
+                }
+            }
             Err(e) => self.err(reply::reply_for(&e)),
         }
         true
     }
 
+    /// Gives a SCRAM exchange the user's stored credentials (after
+    /// [`Event::CredentialsNeeded`]); `server_nonce` is random, printable, without ','.
+    pub fn scram_credentials(&mut self, credentials: ScramCredentials, server_nonce: &str) {
+        if let Some(Pending::Credentials { mut exchange }) =
+            self.take_pending(|p| matches!(p, Pending::Credentials { .. }))
+        {
+            let step = exchange.credentials(credentials, server_nonce);
+            self.step(exchange, step);
+            self.process();
+        }
+    }
+
     /// Accepts the pending credentials: the maildrop is locked and the session enters
     /// TRANSACTION state with `maildrop`, in the order the client numbers it.
+    /// For SCRAM the server's last message goes first as a "+ " continuation, and the
+    /// maildrop is entered once the client acknowledges it.
     pub fn auth_succeeded(&mut self, maildrop: Vec<MessageInfo>) {
-        let Some(Pending::Auth { user }) = self.take_pending(|p| matches!(p, Pending::Auth { .. }))
+        let Some(Pending::Auth { user, exchange }) =
+            self.take_pending(|p| matches!(p, Pending::Auth { .. }))
         else {
             return;
         };
+        match exchange {
+            Some(mut exchange) => match exchange.server_final() {
+                Some(last) => self.challenge(exchange, Some((user, maildrop)), &last),
+                None => self.enter_transaction(user, maildrop),
+            },
+            None => self.enter_transaction(user, maildrop),
+        }
+        self.process();
+    }
+
+    /// The login is complete: TRANSACTION state with the locked maildrop.
+    fn enter_transaction(&mut self, user: String, maildrop: Vec<MessageInfo>) {
         self.state = State::Transaction(Maildrop {
             user,
             deleted: vec![false; maildrop.len()],
             messages: maildrop,
         });
         self.ok(reply::LOCKED);
-        self.process();
     }
 
     /// Refuses the pending credentials; the session stays in AUTHORIZATION state, except
     /// for [`AuthFailure::Blocked`], which closes it.
     pub fn auth_failed(&mut self, why: AuthFailure) {
         if self
-            .take_pending(|p| matches!(p, Pending::Auth { .. }))
+            .take_pending(|p| matches!(p, Pending::Auth { .. } | Pending::Credentials { .. }))
             .is_none()
         {
             return;
@@ -186,15 +181,7 @@ impl Session {
 
     /// The configured mechanisms we implement, in the configured order, once each.
     pub(super) fn mechanisms(&self) -> Vec<Mechanism> {
-        let mut out = Vec::new();
-        for m in &self.config.sasl_mechanisms {
-            if let Some(m) = Mechanism::from_name(m)
-                && !out.contains(&m)
-            {
-                out.push(m);
-            }
-        }
-        out
+        Mechanism::list(&self.config.sasl_mechanisms)
     }
 
     /// Checks the state and the connection for a login command; refuses it if need be.
@@ -215,57 +202,102 @@ impl Session {
     }
 
     /// Sends a "+ " continuation with a challenge and waits for the response line.
-    fn challenge(&mut self, exchange: Exchange, base64: &str) {
+    fn challenge(
+        &mut self,
+        exchange: Box<Exchange>,
+        verified: Option<(String, Vec<MessageInfo>)>,
+        data: &[u8],
+    ) {
         self.output.extend_from_slice(b"+ ");
-        self.output.extend_from_slice(base64.as_bytes());
+        self.output
+            .extend_from_slice(sasl::encode_base64(data).as_bytes());
         self.output.extend_from_slice(b"\r\n");
-        self.phase = Phase::Sasl(exchange);
+        self.phase = Phase::Sasl { exchange, verified };
     }
 
     /// Goes on with a decoded client response.
-    fn respond(&mut self, exchange: Exchange, response: Result<Vec<u8>, sasl::InvalidBase64>) {
+    fn respond(
+        &mut self,
+        mut exchange: Box<Exchange>,
+        response: Result<Vec<u8>, sasl::InvalidBase64>,
+    ) {
         let Ok(response) = response else {
             return self.err(reply::BAD_BASE64);
         };
-        match exchange {
-            Exchange::Plain => match parse_plain(response) {
-                Some((authzid, user, password)) => {
-                    self.attempted(Mechanism::Plain.name(), authzid, user, password);
-                }
-                None => self.err(reply::BAD_SASL_RESPONSE),
-            },
-            Exchange::LoginUsername => match non_empty_utf8(response) {
-                Some(user) => self.challenge(Exchange::LoginPassword { user }, LOGIN_PASSWORD),
-                None => self.err(reply::BAD_SASL_RESPONSE),
-            },
-            Exchange::LoginPassword { user } => match non_empty_utf8(response) {
-                Some(password) => {
-                    self.attempted(
-                        Mechanism::Login.name(),
-                        String::new(),
-                        user,
-                        Secret::new(password),
-                    );
-                }
-                None => self.err(reply::BAD_SASL_RESPONSE),
-            },
+        let step = exchange.respond(response);
+        self.step(exchange, step);
+    }
+
+    /// The client's (empty) answer to SCRAM's last message completes the login.
+    fn acknowledged(
+        &mut self,
+        mut exchange: Box<Exchange>,
+        user: String,
+        maildrop: Vec<MessageInfo>,
+        response: Result<Vec<u8>, sasl::InvalidBase64>,
+    ) {
+        let Ok(response) = response else {
+            return self.err(reply::BAD_BASE64);
+        };
+        match exchange.respond(response) {
+            Step::Done => self.enter_transaction(user, maildrop),
+            _ => self.err(reply::BAD_SASL_RESPONSE),
+        }
+    }
+
+    /// Acts on what the exchange wants next.
+    fn step(&mut self, exchange: Box<Exchange>, step: Step) {
+        let mechanism = exchange.mechanism().name().to_string();
+        match step {
+            Step::Challenge(data) => self.challenge(exchange, None, &data),
+            Step::Password {
+                authzid,
+                authcid,
+                password,
+            } => self.attempted(
+                Some(exchange),
+                mechanism,
+                authzid,
+                authcid,
+                Credential::Password(password),
+            ),
+            Step::Proof {
+                authzid,
+                authcid,
+                verified,
+            } => self.attempted(
+                Some(exchange),
+                mechanism,
+                authzid,
+                authcid,
+                Credential::Scram { verified },
+            ),
+            Step::NeedCredentials { authcid, .. } => {
+                self.events.push_back(Event::CredentialsNeeded {
+                    mechanism,
+                    user: authcid,
+                });
+                self.pending = Some(Pending::Credentials { exchange });
+            }
+            Step::Done | Step::Malformed => self.err(reply::BAD_SASL_RESPONSE),
         }
     }
 
     /// The credentials are complete: ask the driver.
     fn attempted(
         &mut self,
-        mechanism: &str,
+        exchange: Option<Box<Exchange>>,
+        mechanism: String,
         authzid: String,
         user: String,
-        password: Secret<String>,
+        credential: Credential,
     ) {
         self.events.push_back(Event::AuthAttempted {
-            mechanism: mechanism.to_string(),
+            mechanism,
             authzid,
             user: user.clone(),
-            password,
+            credential,
         });
-        self.pending = Some(Pending::Auth { user });
+        self.pending = Some(Pending::Auth { user, exchange });
     }
 }

@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::mem;
 use std::time::{Duration, Instant};
 
-use golub_types::Secret;
+use golub_types::sasl::{Credential, Exchange};
 
 use crate::command::{self, Command};
 use crate::error::Error;
@@ -102,14 +102,19 @@ pub enum Event {
     /// STLS accepted: "+OK begin TLS negotiation" is queued and no input is processed
     /// until `tls_established`. If the handshake fails, the driver closes the connection.
     StlsRequested,
-    /// USER+PASS (mechanism "USER") or AUTH PLAIN / AUTH LOGIN. `authzid` is empty unless
-    /// a PLAIN client gave one. Decision: `auth_succeeded(maildrop)` or `auth_failed(why)`.
+    /// USER+PASS (mechanism "USER") or AUTH PLAIN / LOGIN / SCRAM-SHA-256. `authzid` is
+    /// empty unless the client gave one. Decision: `auth_succeeded(maildrop)` or
+    /// `auth_failed(why)`.
     AuthAttempted {
         mechanism: String,
         authzid: String,
         user: String,
-        password: Secret<String>,
+        credential: Credential,
     },
+    /// SCRAM-SHA-256 needs the stored credentials of `user`. Decision:
+    /// `scram_credentials(credentials, server_nonce)` (a decoy for an unknown user) or
+    /// `auth_failed(why)`.
+    CredentialsNeeded { mechanism: String, user: String },
     /// RETR n (top: None) or TOP n m (top: Some(m)); index is 0-based into the maildrop.
     /// Decision: `provide_content(bytes)` or `content_unavailable()`.
     ContentNeeded { index: usize, top: Option<u64> },
@@ -141,8 +146,18 @@ enum State {
 /// The event waiting for the driver's decision.
 #[derive(Debug)]
 enum Pending {
-    Auth { user: String },
-    Content { index: usize, top: Option<u64> },
+    /// Credentials for this user; the SASL exchange they came from (none for USER/PASS).
+    Auth {
+        user: String,
+        exchange: Option<Box<Exchange>>,
+    },
+    Credentials {
+        exchange: Box<Exchange>,
+    },
+    Content {
+        index: usize,
+        top: Option<u64>,
+    },
     Update,
 }
 
@@ -150,8 +165,12 @@ enum Pending {
 #[derive(Debug)]
 enum Phase {
     Command,
-    /// A SASL response line of an AUTH exchange (RFC 5034 §4).
-    Sasl(auth::Exchange),
+    /// A SASL response line of an AUTH exchange (RFC 5034 §4); `verified` holds the
+    /// user and maildrop once only the client's acknowledgement is missing (SCRAM).
+    Sasl {
+        exchange: Box<Exchange>,
+        verified: Option<(String, Vec<MessageInfo>)>,
+    },
     /// STLS was accepted; input is dropped until the handshake is done.
     Tls,
 }
@@ -342,7 +361,7 @@ impl Session {
         while !self.closed && self.pending.is_none() {
             let progressed = match self.phase {
                 Phase::Command => self.read_command(),
-                Phase::Sasl(_) => self.read_sasl(),
+                Phase::Sasl { .. } => self.read_sasl(),
                 Phase::Tls => {
                     // RFC 2595 §4: what follows STLS in the clear is never executed.
                     self.start = self.input.len();

@@ -48,6 +48,10 @@ fn drive(s: &mut Session) -> Vec<String> {
                 seen.push(format!("update {deleted:?}"));
                 s.update_done(true);
             }
+            Event::CredentialsNeeded { user, .. } => {
+                seen.push(format!("credentials {user}"));
+                s.auth_failed(AuthFailure::TempFail);
+            }
         }
     }
     seen
@@ -146,7 +150,7 @@ fn password_reaches_the_driver_whole_but_not_debug() {
                 mechanism,
                 authzid,
                 user,
-                password,
+                credential: Credential::Password(password),
             } = e
             else {
                 unreachable!()
@@ -379,6 +383,11 @@ fn random_input_never_panics_and_replies_stay_whole() {
                         s.provide_content(input[..len].to_vec());
                     }
                     (Event::UpdateRequested { .. }, n) => s.update_done(n > 0),
+                    (Event::CredentialsNeeded { .. }, 0) => s.auth_failed(AuthFailure::Blocked),
+                    (Event::CredentialsNeeded { .. }, _) => s.scram_credentials(
+                        golub_types::sasl::scram::ScramCredentials::derive("pw", b"s", 1),
+                        "nonce",
+                    ),
                 }
             }
             rest = tail;

@@ -8,6 +8,8 @@ pub use throttle::{AuthThrottle, ThrottleConfig, Verdict};
 
 use crate::Shared;
 use golub_store::{Store, User};
+use golub_types::sasl::Credential;
+use golub_types::sasl::scram::{self, ScramCredentials};
 use std::net::IpAddr;
 use std::time::Instant;
 use tracing::{info, warn};
@@ -47,7 +49,39 @@ pub struct Attempt<'a> {
     pub authzid: &'a str,
     /// The identity whose password this is (SASL authcid).
     pub authcid: &'a str,
-    pub password: &'a str,
+    pub credential: &'a Credential,
+}
+
+/// A secret for SCRAM decoys, made once per process.
+fn decoy_secret() -> &'static [u8; 32] {
+    static SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| scram::random_bytes::<32>().unwrap_or([0x5a; 32]))
+}
+
+/// SCRAM's first step: the stored credentials of `authcid` and a fresh server nonce. A
+/// user that does not exist, or has no SCRAM credentials yet (its password predates
+/// them), gets a decoy that fails at the proof, so the exchange does not tell which. An
+/// address blocked by the throttle is refused here already.
+pub fn scram_credentials(
+    shared: &Shared,
+    proto: &'static str,
+    ip: IpAddr,
+    authcid: &str,
+) -> Result<(ScramCredentials, String), LoginFailure> {
+    if shared.auth_throttle.check(ip, authcid, Instant::now()) == Verdict::Blocked {
+        warn!(proto, user = %authcid, ip = %ip, "login refused: too many failures from this address");
+        return Err(LoginFailure::Blocked);
+    }
+    let creds = match shared.store.scram_credentials(authcid) {
+        Ok(Some((_, creds))) => creds,
+        Ok(None) => ScramCredentials::decoy(&authcid.to_lowercase(), decoy_secret()),
+        Err(e) => {
+            warn!(proto, user = %authcid, error = %e, "cannot read scram credentials");
+            return Err(LoginFailure::TempFail);
+        }
+    };
+    let nonce = scram::new_nonce().ok_or(LoginFailure::TempFail)?;
+    Ok((creds, nonce))
 }
 
 /// The login flow of every protocol: throttle, authorization identity, password, and
@@ -59,7 +93,7 @@ pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure
         mechanism,
         authzid,
         authcid,
-        password,
+        credential,
     } = a;
     let failure_delay = match shared.auth_throttle.check(ip, authcid, Instant::now()) {
         Verdict::Allow { failure_delay } => failure_delay,
@@ -74,7 +108,14 @@ pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure
         warn!(proto, user = %authcid, authzid = %authzid, ip = %ip, "authorization identity differs");
         Ok(None)
     } else {
-        verify(&shared.store, authcid, password).await
+        match credential {
+            Credential::Password(password) => {
+                verify(&shared.store, authcid, password.expose()).await
+            }
+            // The exchange checked the proof against the stored keys.
+            Credential::Scram { verified: true } => shared.store.user(authcid),
+            Credential::Scram { verified: false } => Ok(None),
+        }
     };
     match checked {
         Ok(Some(user)) => {

@@ -14,6 +14,7 @@ use crate::net::listener::{Accepted, accept_loop};
 use crate::net::stream::{Conn, ReadBuffer, Waited, handshake, wait};
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
 use golub_store::{Store, User};
+use golub_types::sasl::Credential;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -72,6 +73,9 @@ fn pop3_config(shared: &Shared, implicit_tls: bool) -> Pop3Config {
         tls_active: implicit_tls,
         allow_plaintext_auth: shared.config.auth.allow_plaintext,
         command_timeout: shared.config.pop3_timeout(),
+        sasl_mechanisms: ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+            .map(String::from)
+            .to_vec(),
         ..Pop3Config::default()
     }
 }
@@ -207,11 +211,9 @@ impl Driver<'_> {
                 mechanism,
                 authzid,
                 user,
-                password,
+                credential,
             } => {
-                let failure = self
-                    .login(&mechanism, &authzid, &user, password.expose())
-                    .await;
+                let failure = self.login(&mechanism, &authzid, &user, &credential).await;
                 match failure {
                     None => {
                         let drop = self.maildrop.as_ref().map(|m| m.uids.len()).unwrap_or(0);
@@ -220,6 +222,12 @@ impl Driver<'_> {
                         session.auth_succeeded(infos);
                     }
                     Some(why) => session.auth_failed(why),
+                }
+            }
+            Event::CredentialsNeeded { user, .. } => {
+                match auth::scram_credentials(self.shared, "pop3", self.peer, &user) {
+                    Ok((creds, nonce)) => session.scram_credentials(creds, &nonce),
+                    Err(why) => session.auth_failed(auth_failure(why)),
                 }
             }
             Event::ContentNeeded { index, .. } => {
@@ -293,8 +301,10 @@ impl Driver<'_> {
         mechanism: &str,
         authzid: &str,
         user: &str,
-        password: &str,
+        credential: &Credential,
     ) -> Option<AuthFailure> {
+        // A new login lets go of the maildrop of an earlier one the client abandoned.
+        self.maildrop = None;
         let shared = self.shared;
         let attempt = auth::Attempt {
             proto: "pop3",
@@ -302,13 +312,11 @@ impl Driver<'_> {
             mechanism,
             authzid,
             authcid: user,
-            password,
+            credential,
         };
         let account = match auth::login(shared, attempt).await {
             Ok(account) => account,
-            Err(LoginFailure::Blocked) => return Some(AuthFailure::Blocked),
-            Err(LoginFailure::Invalid) => return Some(AuthFailure::Invalid),
-            Err(LoginFailure::TempFail) => return Some(AuthFailure::TempFail),
+            Err(why) => return Some(auth_failure(why)),
         };
         let Some(lock) = shared.pop3_locks.try_lock(account.id) else {
             info!(user = %account.address, "maildrop in use");
@@ -331,6 +339,15 @@ impl Driver<'_> {
             .as_ref()
             .map(|m| m.infos.clone())
             .unwrap_or_default()
+    }
+}
+
+/// POP3's answer to a refused login.
+fn auth_failure(why: LoginFailure) -> AuthFailure {
+    match why {
+        LoginFailure::Blocked => AuthFailure::Blocked,
+        LoginFailure::Invalid => AuthFailure::Invalid,
+        LoginFailure::TempFail => AuthFailure::TempFail,
     }
 }
 

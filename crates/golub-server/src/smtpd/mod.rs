@@ -50,7 +50,9 @@ impl Service {
         shared_auth: bool,
         plaintext_auth: bool,
     ) -> SessionConfig {
-        let mechanisms = vec!["PLAIN".to_string(), "LOGIN".to_string()];
+        let mechanisms = ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+            .map(String::from)
+            .to_vec();
         let mut c = base.clone();
         c.auth_without_tls = plaintext_auth;
         match self {
@@ -130,6 +132,7 @@ async fn session(a: Accepted, service: Service) {
         peer,
         tls,
         user: None,
+        candidate: None,
         permit: Some(permit),
     };
     if let Err(e) = driver.run(conn, config, shutdown).await {
@@ -144,6 +147,8 @@ struct Driver<'a> {
     tls: Option<TlsInfo>,
     /// The user who authenticated, if any.
     user: Option<User>,
+    /// The user whose credentials were accepted, until the session is authenticated.
+    candidate: Option<User>,
     /// The connection's place in the limits, given back as soon as the session ends.
     permit: Option<Permit>,
 }
@@ -218,6 +223,9 @@ impl Driver<'_> {
 
     async fn handle_event(&mut self, session: &mut Session, event: Event) {
         let shared = self.shared;
+        if self.user.is_none() && session.authenticated().is_some() {
+            self.user = self.candidate.take();
+        }
         match event {
             Event::Greeted { name, extended } => debug!(helo = %name, extended, "greeted"),
             Event::StartTlsRequested => {}
@@ -225,7 +233,7 @@ impl Driver<'_> {
                 mechanism,
                 authzid,
                 authcid,
-                password,
+                credential,
             } => {
                 let attempt = auth::Attempt {
                     proto: "smtp",
@@ -233,31 +241,22 @@ impl Driver<'_> {
                     mechanism: &mechanism,
                     authzid: &authzid,
                     authcid: &authcid,
-                    password: password.expose(),
+                    credential: &credential,
                 };
                 match auth::login(shared, attempt).await {
                     Ok(user) => {
-                        self.user = Some(user);
+                        // The session may still wait for the client to acknowledge
+                        // SCRAM's last message: the user counts once it is authenticated.
+                        self.candidate = Some(user);
                         session.auth_succeeded();
                     }
-                    Err(LoginFailure::Blocked) => {
-                        session.reject(Reply::new(
-                            421,
-                            EnhancedCode(4, 7, 0),
-                            "too many failed logins, try again later",
-                        ));
-                        session.shutdown();
-                    }
-                    Err(LoginFailure::Invalid) => session.reject(Reply::new(
-                        535,
-                        EnhancedCode(5, 7, 8),
-                        "authentication credentials invalid",
-                    )),
-                    Err(LoginFailure::TempFail) => session.reject(Reply::new(
-                        454,
-                        EnhancedCode(4, 7, 0),
-                        "temporary authentication failure",
-                    )),
+                    Err(why) => refuse_login(session, why),
+                }
+            }
+            Event::CredentialsNeeded { authcid, .. } => {
+                match auth::scram_credentials(shared, "smtp", self.peer.ip(), &authcid) {
+                    Ok((creds, nonce)) => session.scram_credentials(creds, &nonce),
+                    Err(why) => refuse_login(session, why),
                 }
             }
             Event::MailFrom { reverse_path, .. } => {
@@ -380,6 +379,35 @@ impl Driver<'_> {
                 session.reject(reply);
             }
         }
+    }
+}
+
+/// Refuses a login; a blocked address is also disconnected.
+fn refuse_login(session: &mut Session, why: LoginFailure) {
+    session.reject(login_refusal(why));
+    if why == LoginFailure::Blocked {
+        session.shutdown();
+    }
+}
+
+/// The reply to a refused login.
+fn login_refusal(why: LoginFailure) -> Reply {
+    match why {
+        LoginFailure::Blocked => Reply::new(
+            421,
+            EnhancedCode(4, 7, 0),
+            "too many failed logins, try again later",
+        ),
+        LoginFailure::Invalid => Reply::new(
+            535,
+            EnhancedCode(5, 7, 8),
+            "authentication credentials invalid",
+        ),
+        LoginFailure::TempFail => Reply::new(
+            454,
+            EnhancedCode(4, 7, 0),
+            "temporary authentication failure",
+        ),
     }
 }
 

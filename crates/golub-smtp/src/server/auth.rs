@@ -1,59 +1,21 @@
-//! AUTH (RFC 4954): the command, the SASL exchange for PLAIN (RFC 4616) and LOGIN, and
-//! the driver's decision.
+//! AUTH (RFC 4954): the command, the framing of the SASL exchange (334 challenges,
+//! base64 response lines, "*" to cancel), and the driver's decisions. The mechanisms
+//! themselves (PLAIN, LOGIN, SCRAM-SHA-256) are golub-types' [`Exchange`], which POP3
+//! and IMAP use too.
 //!
-//! The session frames and decodes the responses; checking the credentials is the
-//! driver's, through [`Event::AuthAttempted`]. The password only ever travels in a
-//! [`Secret`], so no `Debug` print shows it.
+//! Checking credentials is the driver's, through [`Event::AuthAttempted`] (and, for
+//! SCRAM, [`Event::CredentialsNeeded`] first). A password only ever travels in a
+//! `Secret`, so no `Debug` print shows it.
 
 use std::mem;
 
-use golub_types::Secret;
-
 use super::{Event, Pending, Phase, Session, reply};
 use crate::error::Error;
-use golub_types::sasl::{self, non_empty_utf8, parse_plain};
+use golub_types::sasl::scram::ScramCredentials;
+use golub_types::sasl::{self, Credential, Exchange, Mechanism, Step};
 
 /// RFC 4954 §4: a response line may hold 12288 octets, here not counting its CRLF.
 const MAX_SASL_LINE: usize = 12288 + 2;
-
-/// LOGIN's challenges, "Username:" and "Password:" in base64.
-const LOGIN_USERNAME: &str = "VXNlcm5hbWU6";
-const LOGIN_PASSWORD: &str = "UGFzc3dvcmQ6";
-
-/// The SASL mechanisms we implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mechanism {
-    /// RFC 4616.
-    Plain,
-    /// draft-murchison-sasl-login: user name and password, each after a challenge.
-    Login,
-}
-
-impl Mechanism {
-    fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Login => "LOGIN",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Mechanism> {
-        [Mechanism::Plain, Mechanism::Login]
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
-    }
-}
-
-/// Which client response the next line of an AUTH exchange is.
-#[derive(Debug)]
-pub(super) enum Exchange {
-    /// PLAIN's only response, after an empty challenge.
-    Plain,
-    /// LOGIN's user name.
-    LoginUsername,
-    /// LOGIN's password, for this user name.
-    LoginPassword { authcid: String },
-}
 
 impl Session {
     /// The AUTH command (RFC 4954 §4).
@@ -78,20 +40,14 @@ impl Session {
         else {
             return self.send(reply::unknown_mechanism());
         };
-        let exchange = match mechanism {
-            Mechanism::Plain => Exchange::Plain,
-            Mechanism::Login => Exchange::LoginUsername,
-        };
+        let mut exchange = Box::new(Exchange::new(mechanism));
         match initial_response {
             // RFC 4954 §4: "=" is an initial response of zero length.
             Some(r) if r == "=" => self.respond(exchange, Ok(Vec::new())),
             Some(r) => self.respond(exchange, sasl::decode_base64(r.as_bytes())),
             None => {
-                let challenge = match mechanism {
-                    Mechanism::Plain => "",
-                    Mechanism::Login => LOGIN_USERNAME,
-                };
-                self.challenge(exchange, challenge);
+                let step = exchange.start();
+                self.step(exchange, step);
             }
         }
     }
@@ -101,27 +57,59 @@ impl Session {
         let Some(line) = self.take_line(MAX_SASL_LINE) else {
             return false;
         };
-        let Phase::Sasl(exchange) = mem::replace(&mut self.phase, Phase::Command) else {
+        let Phase::Sasl { exchange, verified } = mem::replace(&mut self.phase, Phase::Command)
+        else {
             return false;
         };
         // A line that cannot be a response ends the exchange with its error.
         match line {
             // RFC 4954 §4: "*" cancels the exchange.
             Ok(line) if line == "*" => self.send(reply::auth_cancelled()),
-            Ok(line) => self.respond(exchange, sasl::decode_base64(line.as_bytes())),
+            Ok(line) => {
+                let response = sasl::decode_base64(line.as_bytes());
+                match verified {
+                    Some(authcid) => self.acknowledged(exchange, authcid, response),
+                    None => self.respond(exchange, response),
+                }
+            }
             Err(Error::LineTooLong) => self.send(reply::sasl_line_too_long()),
             Err(e) => self.send(reply::reply_for(&e)),
         }
         true
     }
 
-    /// Accepts the pending AUTH (235 2.7.0): the session is authenticated from now on.
-    pub fn auth_succeeded(&mut self) {
-        if let Some(Pending::Auth { authcid }) =
-            self.take_pending(|p| matches!(p, Pending::Auth { .. }))
+    /// Gives a SCRAM exchange the user's stored credentials (after
+    /// [`Event::CredentialsNeeded`]); `server_nonce` is random, printable, without ','.
+    pub fn scram_credentials(&mut self, credentials: ScramCredentials, server_nonce: &str) {
+        if let Some(Pending::Credentials { mut exchange }) =
+            self.take_pending(|p| matches!(p, Pending::Credentials { .. }))
         {
-            self.authenticated = Some(authcid);
-            self.decided(reply::auth_succeeded());
+            let step = exchange.credentials(credentials, server_nonce);
+            self.step(exchange, step);
+            self.process();
+        }
+    }
+
+    /// Accepts the pending AUTH: 235 2.7.0, and the session is authenticated from now on.
+    /// For SCRAM the server's last message goes first as a challenge, and the session is
+    /// authenticated once the client acknowledges it.
+    pub fn auth_succeeded(&mut self) {
+        let Some(Pending::Auth {
+            authcid,
+            mut exchange,
+        }) = self.take_pending(|p| matches!(p, Pending::Auth { .. }))
+        else {
+            return;
+        };
+        match exchange.server_final() {
+            Some(last) => {
+                self.challenge(exchange, Some(authcid), &last);
+                self.process();
+            }
+            None => {
+                self.authenticated = Some(authcid);
+                self.decided(reply::auth_succeeded());
+            }
         }
     }
 
@@ -147,69 +135,98 @@ impl Session {
 
     /// The configured mechanisms we implement, in the configured order, once each.
     fn mechanisms(&self) -> Vec<Mechanism> {
-        let mut out = Vec::new();
-        for m in self.config.auth_mechanisms.iter() {
-            if let Some(m) = Mechanism::from_name(m)
-                && !out.contains(&m)
-            {
-                out.push(m);
-            }
-        }
-        out
+        Mechanism::list(&self.config.auth_mechanisms)
     }
 
     /// Sends a 334 challenge and waits for the response line.
-    fn challenge(&mut self, exchange: Exchange, base64: &str) {
-        self.send(reply::sasl_challenge(base64));
-        self.phase = Phase::Sasl(exchange);
+    fn challenge(&mut self, exchange: Box<Exchange>, verified: Option<String>, data: &[u8]) {
+        self.send(reply::sasl_challenge(&sasl::encode_base64(data)));
+        self.phase = Phase::Sasl { exchange, verified };
     }
 
     /// Goes on with a decoded client response.
-    fn respond(&mut self, exchange: Exchange, response: Result<Vec<u8>, sasl::InvalidBase64>) {
+    fn respond(
+        &mut self,
+        mut exchange: Box<Exchange>,
+        response: Result<Vec<u8>, sasl::InvalidBase64>,
+    ) {
         let Ok(response) = response else {
             return self.send(reply::bad_base64());
         };
-        match exchange {
-            Exchange::Plain => match parse_plain(response) {
-                Some((authzid, authcid, password)) => {
-                    self.attempted(Mechanism::Plain, authzid, authcid, password);
-                }
-                None => self.send(reply::bad_sasl_response()),
-            },
-            Exchange::LoginUsername => match non_empty_utf8(response) {
-                Some(authcid) => {
-                    self.challenge(Exchange::LoginPassword { authcid }, LOGIN_PASSWORD)
-                }
-                None => self.send(reply::bad_sasl_response()),
-            },
-            Exchange::LoginPassword { authcid } => match non_empty_utf8(response) {
-                Some(password) => {
-                    self.attempted(
-                        Mechanism::Login,
-                        String::new(),
-                        authcid,
-                        Secret::new(password),
-                    );
-                }
-                None => self.send(reply::bad_sasl_response()),
-            },
+        let step = exchange.respond(response);
+        self.step(exchange, step);
+    }
+
+    /// The client's (empty) answer to SCRAM's last message ends the exchange.
+    fn acknowledged(
+        &mut self,
+        mut exchange: Box<Exchange>,
+        authcid: String,
+        response: Result<Vec<u8>, sasl::InvalidBase64>,
+    ) {
+        let Ok(response) = response else {
+            return self.send(reply::bad_base64());
+        };
+        match exchange.respond(response) {
+            Step::Done => {
+                self.authenticated = Some(authcid);
+                self.send(reply::auth_succeeded());
+            }
+            _ => self.send(reply::bad_sasl_response()),
+        }
+    }
+
+    /// Acts on what the exchange wants next.
+    fn step(&mut self, exchange: Box<Exchange>, step: Step) {
+        let mechanism = exchange.mechanism().name().to_string();
+        match step {
+            Step::Challenge(data) => self.challenge(exchange, None, &data),
+            Step::Password {
+                authzid,
+                authcid,
+                password,
+            } => self.attempted(
+                exchange,
+                mechanism,
+                authzid,
+                authcid,
+                Credential::Password(password),
+            ),
+            Step::Proof {
+                authzid,
+                authcid,
+                verified,
+            } => self.attempted(
+                exchange,
+                mechanism,
+                authzid,
+                authcid,
+                Credential::Scram { verified },
+            ),
+            Step::NeedCredentials { authcid, .. } => {
+                self.events
+                    .push_back(Event::CredentialsNeeded { mechanism, authcid });
+                self.pending = Some(Pending::Credentials { exchange });
+            }
+            Step::Done | Step::Malformed => self.send(reply::bad_sasl_response()),
         }
     }
 
     /// The credentials are complete: ask the driver.
     fn attempted(
         &mut self,
-        mechanism: Mechanism,
+        exchange: Box<Exchange>,
+        mechanism: String,
         authzid: String,
         authcid: String,
-        password: Secret<String>,
+        credential: Credential,
     ) {
         self.events.push_back(Event::AuthAttempted {
-            mechanism: mechanism.name().to_string(),
+            mechanism,
             authzid,
             authcid: authcid.clone(),
-            password,
+            credential,
         });
-        self.pending = Some(Pending::Auth { authcid });
+        self.pending = Some(Pending::Auth { authcid, exchange });
     }
 }

@@ -25,7 +25,8 @@ use std::collections::VecDeque;
 use std::mem;
 use std::time::{Duration, Instant};
 
-use golub_types::{Envelope, ForwardPath, QueueId, Reply, ReversePath, Secret};
+use golub_types::sasl::{Credential, Exchange};
+use golub_types::{Envelope, ForwardPath, QueueId, Reply, ReversePath};
 
 use crate::body::{ChunkDecoder, DataDecoder};
 use crate::error::Error;
@@ -129,14 +130,18 @@ pub enum Event {
     /// calls `tls_established(now)`; if the handshake fails, it closes the connection.
     StartTlsRequested,
     /// The client sent credentials with AUTH (RFC 4954). `authzid` is empty when the client
-    /// gave none (always for LOGIN). Decision: `auth_succeeded()` (235 2.7.0) or
-    /// `reject(reply)`, e.g. 535 5.7.8 for bad credentials.
+    /// gave none (always for LOGIN). Decision: `auth_succeeded()` (235 2.7.0, or SCRAM's
+    /// last challenge first) or `reject(reply)`, e.g. 535 5.7.8 for bad credentials.
     AuthAttempted {
         mechanism: String,
         authzid: String,
         authcid: String,
-        password: Secret<String>,
+        credential: Credential,
     },
+    /// SCRAM-SHA-256 needs the stored credentials of `authcid`. Decision:
+    /// `scram_credentials(credentials, server_nonce)` (a decoy for an unknown user, so
+    /// that the exchange does not tell), or `reject(reply)`.
+    CredentialsNeeded { mechanism: String, authcid: String },
 }
 
 /// The client's HELO/EHLO.
@@ -170,6 +175,11 @@ enum Pending {
     /// AUTH credentials, for this authentication identity.
     Auth {
         authcid: String,
+        exchange: Box<Exchange>,
+    },
+    /// SCRAM waits for the user's stored credentials.
+    Credentials {
+        exchange: Box<Exchange>,
     },
 }
 
@@ -177,8 +187,12 @@ enum Pending {
 #[derive(Debug)]
 enum Phase {
     Command,
-    /// A SASL response line of an AUTH exchange (RFC 4954 §4).
-    Sasl(auth::Exchange),
+    /// A SASL response line of an AUTH exchange (RFC 4954 §4); `verified` holds the
+    /// authentication identity once only the client's acknowledgement is missing.
+    Sasl {
+        exchange: Box<Exchange>,
+        verified: Option<String>,
+    },
     /// STARTTLS was accepted; input is dropped until the handshake is done.
     Tls,
     Data(DataDecoder),
@@ -394,7 +408,7 @@ impl Session {
         while !self.closed && self.pending.is_none() {
             let progressed = match self.phase {
                 Phase::Command => self.read_command(),
-                Phase::Sasl(_) => self.read_sasl(),
+                Phase::Sasl { .. } => self.read_sasl(),
                 Phase::Tls => {
                     // RFC 3207 §4.2, CVE-2011-0411: what follows STARTTLS is plaintext.
                     self.start = self.input.len();
@@ -422,7 +436,7 @@ impl Session {
     /// phases the timer restarts only when a whole line was handled. In DATA each block
     /// restarts it (§4.5.3.2.5).
     fn rearm_deadline(&mut self, progressed: bool) {
-        let keep = matches!(self.phase, Phase::Command | Phase::Sasl(_))
+        let keep = matches!(self.phase, Phase::Command | Phase::Sasl { .. })
             && !progressed
             && self.deadline.is_some()
             && !self.closed
@@ -434,7 +448,7 @@ impl Session {
 
     fn arm_deadline(&mut self) {
         let timeout = match self.phase {
-            Phase::Command | Phase::Sasl(_) => Some(self.config.command_timeout),
+            Phase::Command | Phase::Sasl { .. } => Some(self.config.command_timeout),
             Phase::Data(_) | Phase::Chunk { .. } => Some(self.config.data_timeout),
             // The driver times the handshake.
             Phase::Tls => None,

@@ -55,6 +55,15 @@ impl Mechanism {
     }
 }
 
+/// What a client proved in an authentication exchange, for the driver to decide on.
+#[derive(Debug)]
+pub enum Credential {
+    /// PLAIN, LOGIN, POP3 USER/PASS: a password to check against the stored hash.
+    Password(Secret<String>),
+    /// SCRAM: the exchange has checked the proof against the stored credentials.
+    Scram { verified: bool },
+}
+
 /// What an [`Exchange`] wants next.
 #[derive(Debug)]
 pub enum Step {

@@ -115,6 +115,20 @@ impl ScramCredentials {
     }
 }
 
+/// Fresh random octets from the system's generator (for salts and nonces); `None` if
+/// the system cannot give any.
+pub fn random_bytes<const N: usize>() -> Option<[u8; N]> {
+    use ring::rand::SecureRandom;
+    let mut out = [0u8; N];
+    ring::rand::SystemRandom::new().fill(&mut out).ok()?;
+    Some(out)
+}
+
+/// A server nonce: 18 random octets in base64 (printable, no ',').
+pub fn new_nonce() -> Option<String> {
+    random_bytes::<18>().map(|b| encode_base64(&b))
+}
+
 /// Why a client message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScramError {
