@@ -287,3 +287,148 @@ fn store_reopens_with_its_data() {
     );
     assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_string()]);
 }
+
+/// Keeps the writer busy with one job until `release`, so that every job submitted in the
+/// meantime waits in the channel and the next batch takes them all together.
+struct HeldWriter {
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl HeldWriter {
+    fn release(self) {
+        self.release.send(()).unwrap();
+    }
+}
+
+fn hold_writer(store: &Store) -> HeldWriter {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    store.submit(
+        move |_tx| {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok(())
+        },
+        |r| r.unwrap(),
+    );
+    // Once the job runs, its batch is formed: later jobs go into the next one.
+    started_rx.recv().unwrap();
+    HeldWriter {
+        release: release_tx,
+    }
+}
+
+/// Submits an enqueue of message `id`; the receiver gets its completion's result.
+fn submit_enqueue(store: &Store, id: u64) -> std::sync::mpsc::Receiver<Result<()>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.submit(
+        move |t| queue::enqueue(t, &new_message(id, &["x@y.example"], b"b")),
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    rx
+}
+
+fn queued_ids(store: &Store) -> Vec<u64> {
+    let entries = store.queue_entries().unwrap();
+    entries.iter().map(|m| m.id.0).collect()
+}
+
+fn faults(store: &Store) -> &writer::Faults {
+    &store.inner.writer.faults
+}
+
+#[test]
+fn a_batch_whose_begin_fails_runs_none_of_its_jobs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_d, store) = store();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let held = hold_writer(&store);
+    let results: Vec<_> = (1..=3u64)
+        .map(|id| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let ran = ran.clone();
+            store.submit(
+                move |t| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    queue::enqueue(t, &new_message(id, &["x@y.example"], b"b"))
+                },
+                move |r| tx.send(r.map(|_| ())).unwrap(),
+            );
+            rx
+        })
+        .collect();
+    faults(&store).fail_next_begin.store(true, Ordering::SeqCst);
+    held.release();
+    for rx in results {
+        assert!(rx.recv().unwrap().is_err());
+    }
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "no job ran without its transaction"
+    );
+    assert!(queued_ids(&store).is_empty());
+    // The next batch begins as usual.
+    enqueue(&store, new_message(4, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![4]);
+}
+
+#[test]
+fn a_job_whose_savepoint_fails_does_not_run_and_the_others_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_d, store) = store();
+    let held = hold_writer(&store);
+    // The held job's savepoint is already open: the next one to fail is the first job's.
+    faults(&store)
+        .fail_next_savepoint
+        .store(true, Ordering::SeqCst);
+    let ran = Arc::new(AtomicBool::new(false));
+    let (tx, first) = std::sync::mpsc::channel();
+    let r = ran.clone();
+    store.submit(
+        move |t| {
+            r.store(true, Ordering::SeqCst);
+            queue::enqueue(t, &new_message(1, &["x@y.example"], b"b"))
+        },
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    let others = [submit_enqueue(&store, 2), submit_enqueue(&store, 3)];
+    held.release();
+    assert!(first.recv().unwrap().is_err());
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the job ran without its savepoint"
+    );
+    for rx in others {
+        rx.recv().unwrap().unwrap();
+    }
+    assert_eq!(queued_ids(&store), vec![2, 3]);
+}
+
+#[test]
+fn a_failed_job_that_cannot_be_undone_fails_its_whole_batch() {
+    use std::sync::atomic::Ordering;
+    let (_d, store) = store();
+    let held = hold_writer(&store);
+    faults(&store)
+        .fail_next_rollback_to
+        .store(true, Ordering::SeqCst);
+    let before = submit_enqueue(&store, 1);
+    let (tx, failing) = std::sync::mpsc::channel();
+    store.submit(
+        |t| {
+            queue::enqueue(t, &new_message(2, &["x@y.example"], b"b"))?;
+            Err::<(), _>(Error::Invalid("refused after writing".into()))
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    let after = submit_enqueue(&store, 3);
+    held.release();
+    assert!(before.recv().unwrap().is_err());
+    assert!(failing.recv().unwrap().is_err());
+    assert!(after.recv().unwrap().is_err());
+    assert!(queued_ids(&store).is_empty(), "the broken batch was kept");
+    // The writer goes on with the next batch.
+    enqueue(&store, new_message(4, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![4]);
+}
