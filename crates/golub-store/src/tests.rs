@@ -432,3 +432,42 @@ fn a_failed_job_that_cannot_be_undone_fails_its_whole_batch() {
     enqueue(&store, new_message(4, &["x@y.example"], b"b"));
     assert_eq!(queued_ids(&store), vec![4]);
 }
+
+#[test]
+fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+    let (_d, store) = store();
+    let held = hold_writer(&store);
+    let before = submit_enqueue(&store, 1);
+    let (tx, panicking) = std::sync::mpsc::channel();
+    store.submit(
+        |t| {
+            queue::enqueue(t, &new_message(2, &["x@y.example"], b"b"))?;
+            panic!("a bug in a write job");
+        },
+        move |r: Result<()>| tx.send(r).unwrap(),
+    );
+    let after = submit_enqueue(&store, 3);
+    held.release();
+    before.recv().unwrap().unwrap();
+    assert!(matches!(panicking.recv().unwrap(), Err(Error::Internal(_))));
+    after.recv().unwrap().unwrap();
+    assert_eq!(
+        queued_ids(&store),
+        vec![1, 3],
+        "the panicking job's row was kept"
+    );
+    // A later job still finds a writer.
+    enqueue(&store, new_message(4, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![1, 3, 4]);
+}
+
+#[test]
+fn a_panicking_completion_does_not_stop_the_writer() {
+    let (_d, store) = store();
+    store.submit(
+        |t| queue::enqueue(t, &new_message(1, &["x@y.example"], b"b")),
+        |_| panic!("a bug in a completion"),
+    );
+    enqueue(&store, new_message(2, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![1, 2]);
+}

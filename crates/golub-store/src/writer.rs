@@ -10,9 +10,12 @@
 //! the batch runs; if a job's SAVEPOINT fails, that job does not run; if a failed job's
 //! changes cannot be undone, the whole batch is rolled back and every job of it fails. Each
 //! caller hears of the failure through its completion (callers retry, or answer 4xx).
+//! A job that panics is undone and failed like a job that returned an error; a completion
+//! that panics is logged. Neither stops the writer.
 
 use crate::{Error, Result};
 use rusqlite::Connection;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,7 +146,16 @@ impl Writer {
         let (c, f) = (counters.clone(), faults.clone());
         std::thread::Builder::new()
             .name("golub-store-writer".into())
-            .spawn(move || run(conn, receiver, max_batch.max(1), &c, &f))
+            .spawn(move || {
+                // Jobs and completions cannot panic out of `run`; should the writer itself,
+                // say so: every later write fails with WriterGone. (AssertUnwindSafe: all
+                // the closure holds is dropped with it, nothing is used after a panic.)
+                let writer = AssertUnwindSafe(|| run(conn, receiver, max_batch.max(1), &c, &f));
+                if let Err(payload) = panic::catch_unwind(writer) {
+                    let what = panic_message(payload.as_ref());
+                    tracing::error!(panic = %what, "store: the writer stopped, no write can succeed");
+                }
+            })
             .map_err(Error::Io)?;
         Ok(Writer {
             sender,
@@ -270,7 +282,20 @@ fn run_job(tx: &mut Tx<'_>, faults: &Faults, work: &mut dyn Work) -> Result<()> 
         return Ok(());
     }
     let removals = tx.remove_after_commit.len();
-    let ok = work.run(tx);
+    // AssertUnwindSafe is sound here: after a panic nothing of the job is looked at again
+    // (`run` took it out of `work`, and `work` now only gets an error result), its changes
+    // to the database are undone by ROLLBACK TO below, and the paths it pushed onto `tx`
+    // are truncated away. The connection itself stays usable: rusqlite's statements and
+    // statement cache reset themselves when they are dropped during unwinding.
+    let ok = match panic::catch_unwind(AssertUnwindSafe(|| work.run(tx))) {
+        Ok(ok) => ok,
+        Err(payload) => {
+            let what = panic_message(payload.as_ref());
+            tracing::error!(panic = %what, "store: a write job panicked, its changes are undone");
+            work.fail(Error::Internal(format!("a write job panicked: {what}")));
+            false
+        }
+    };
     if tx.conn.is_autocommit() {
         // The job's statements ended the transaction (SQLite rolls back by itself on some
         // errors, such as a full disk): what ran before is gone, what follows would not
@@ -289,6 +314,23 @@ fn run_job(tx: &mut Tx<'_>, faults: &Faults, work: &mut dyn Work) -> Result<()> 
 
 fn complete_all(batch: Vec<Box<dyn Work>>, commit: std::result::Result<(), &Error>) {
     for work in batch {
-        work.complete(commit);
+        // AssertUnwindSafe is sound here: the completion is consumed by the call and the
+        // writer shares nothing with it but a borrowed error, so a panic leaves no state
+        // behind that anyone could see half-changed.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| work.complete(commit))) {
+            let what = panic_message(payload.as_ref());
+            tracing::error!(panic = %what, "store: a write completion panicked");
+        }
+    }
+}
+
+/// The text of a panic, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
     }
 }
