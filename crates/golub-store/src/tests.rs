@@ -471,3 +471,36 @@ fn a_panicking_completion_does_not_stop_the_writer() {
     enqueue(&store, new_message(2, &["x@y.example"], b"b"));
     assert_eq!(queued_ids(&store), vec![1, 2]);
 }
+
+#[test]
+fn a_failed_job_does_not_remove_files_after_commit() {
+    let (d, store) = store();
+    let kept = d.path().join("blobs/still-referenced");
+    let removed = d.path().join("blobs/unreferenced");
+    std::fs::write(&kept, b"k").unwrap();
+    std::fs::write(&removed, b"r").unwrap();
+    let held = hold_writer(&store);
+    let (tx, failing) = std::sync::mpsc::channel();
+    let path = kept.clone();
+    store.submit(
+        move |t| {
+            t.remove_after_commit(path);
+            Err::<(), _>(Error::Invalid("undone".into()))
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    let (tx, good) = std::sync::mpsc::channel();
+    let path = removed.clone();
+    store.submit(
+        move |t| {
+            t.remove_after_commit(path);
+            Ok(())
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    held.release();
+    assert!(failing.recv().unwrap().is_err());
+    good.recv().unwrap().unwrap();
+    assert!(kept.exists(), "the undone job's file was removed");
+    assert!(!removed.exists());
+}

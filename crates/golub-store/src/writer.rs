@@ -260,7 +260,7 @@ fn run_batch(conn: &Connection, faults: &Faults, mut batch: Vec<Box<dyn Work>>) 
     match control(conn, faults, "COMMIT") {
         Ok(()) => {
             for path in tx.remove_after_commit.drain(..) {
-                let _ = std::fs::remove_file(path);
+                remove_unreferenced(&path);
             }
             complete_all(batch, Ok(()));
         }
@@ -268,6 +268,21 @@ fn run_batch(conn: &Connection, faults: &Faults, mut batch: Vec<Box<dyn Work>>) 
             tracing::error!(error = %e, "store: commit failed");
             let _ = conn.execute_batch("ROLLBACK");
             complete_all(batch, Err(&e));
+        }
+    }
+}
+
+/// Removes a file that a committed transaction no longer refers to. A failure loses
+/// nothing (the file is an orphan, which the store check finds and deletes), but it is
+/// worth a warning: it may mean wrong permissions or a failing disk.
+fn remove_unreferenced(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::debug!(path = %path.display(), "store: unreferenced file already gone");
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "store: cannot remove an unreferenced file");
         }
     }
 }
