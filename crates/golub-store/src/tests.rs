@@ -172,43 +172,74 @@ fn large_bodies_go_to_files_and_read_back() {
 #[test]
 fn concurrent_writes_share_commits() {
     let (_d, store) = store();
+    // While the writer is busy, 8 threads submit 50 messages each; the writer then takes
+    // all 400 waiting jobs into one transaction.
+    let held = hold_writer(&store);
+    let (commits_before, jobs_before) = store.commit_stats();
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
-                for i in 0..50u64 {
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    store.enqueue(
-                        new_message(t * 1000 + i + 1, &["x@y.example"], b"b"),
-                        move |r| tx.send(r).unwrap(),
-                    );
-                    rx.recv().unwrap().unwrap();
-                }
+                (0..50u64)
+                    .map(|i| {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        store.enqueue(
+                            new_message(t * 1000 + i + 1, &["x@y.example"], b"b"),
+                            move |r| tx.send(r).unwrap(),
+                        );
+                        rx
+                    })
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    let results: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    held.release();
+    for rx in results {
+        rx.recv().unwrap().unwrap();
     }
     let (commits, jobs) = store.commit_stats();
     assert_eq!(store.queue_entries().unwrap().len(), 400);
-    assert!(jobs >= 400);
-    assert!(commits <= jobs);
+    assert_eq!(jobs - jobs_before, 400);
+    assert_eq!(commits - commits_before, 1, "400 waiting jobs, one commit");
 }
 
 #[test]
 fn a_failing_job_does_not_undo_the_rest_of_its_batch() {
     let (_d, store) = store();
-    enqueue(&store, new_message(1, &["x@y.example"], b"b"));
-    // Same id again: the primary key refuses it, and only that job fails.
-    let dup = store.write(move |tx| queue::enqueue(tx, &new_message(1, &["x@y.example"], b"c")));
-    assert!(dup.is_err());
-    enqueue(&store, new_message(2, &["x@y.example"], b"d"));
-    assert_eq!(store.queue_entries().unwrap().len(), 2);
-    let blobs: i64 = store
-        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))?))
+    enqueue(&store, new_message(1, &["x@y.example"], b"a"));
+    // One batch: a good job, a job that writes its blob and then fails (the same queue id
+    // again: the primary key refuses it), and another good job.
+    let held = hold_writer(&store);
+    let (commits_before, _) = store.commit_stats();
+    let first = submit_enqueue(&store, 2);
+    let (tx, dup) = std::sync::mpsc::channel();
+    store.submit(
+        |t| queue::enqueue(t, &new_message(1, &["x@y.example"], b"dup")),
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    let last = submit_enqueue(&store, 3);
+    held.release();
+    first.recv().unwrap().unwrap();
+    assert!(dup.recv().unwrap().is_err());
+    last.recv().unwrap().unwrap();
+    assert_eq!(store.commit_stats().0 - commits_before, 1, "not one batch");
+    assert_eq!(queued_ids(&store), vec![1, 2, 3]);
+    let bodies: Vec<Vec<u8>> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT data FROM blobs ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
         .unwrap();
-    assert_eq!(blobs, 2, "the failed job's blob was rolled back");
+    assert_eq!(
+        bodies,
+        vec![b"a".to_vec(), b"b".to_vec(), b"b".to_vec()],
+        "the failed job's blob was rolled back"
+    );
 }
 
 #[test]
@@ -378,6 +409,7 @@ fn a_job_whose_savepoint_fails_does_not_run_and_the_others_commit() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let (_d, store) = store();
     let held = hold_writer(&store);
+    let (commits_before, _) = store.commit_stats();
     // The held job's savepoint is already open: the next one to fail is the first job's.
     faults(&store)
         .fail_next_savepoint
@@ -402,6 +434,7 @@ fn a_job_whose_savepoint_fails_does_not_run_and_the_others_commit() {
     for rx in others {
         rx.recv().unwrap().unwrap();
     }
+    assert_eq!(store.commit_stats().0 - commits_before, 1, "not one batch");
     assert_eq!(queued_ids(&store), vec![2, 3]);
 }
 
@@ -437,6 +470,7 @@ fn a_failed_job_that_cannot_be_undone_fails_its_whole_batch() {
 fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
     let (_d, store) = store();
     let held = hold_writer(&store);
+    let (commits_before, _) = store.commit_stats();
     let before = submit_enqueue(&store, 1);
     let (tx, panicking) = std::sync::mpsc::channel();
     store.submit(
@@ -451,6 +485,7 @@ fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
     before.recv().unwrap().unwrap();
     assert!(matches!(panicking.recv().unwrap(), Err(Error::Internal(_))));
     after.recv().unwrap().unwrap();
+    assert_eq!(store.commit_stats().0 - commits_before, 1, "not one batch");
     assert_eq!(
         queued_ids(&store),
         vec![1, 3],
