@@ -539,3 +539,53 @@ fn a_failed_job_does_not_remove_files_after_commit() {
     assert!(kept.exists(), "the undone job's file was removed");
     assert!(!removed.exists());
 }
+
+#[test]
+fn a_full_database_fails_the_batch_and_every_completion_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            max_database_size: 256 * 1024,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    // Fill the database close to its cap.
+    let mut id = 0;
+    loop {
+        id += 1;
+        let body = [b'f'; 4096];
+        if store
+            .write(move |t| queue::enqueue(t, &new_message(id, &["x@y.example"], &body)))
+            .is_err()
+        {
+            break;
+        }
+    }
+    // One batch: small jobs around one that cannot fit. SQLite rolls the whole
+    // transaction back when the database is full, so the small jobs are lost with it;
+    // what matters is that none of them runs outside a transaction afterwards, and that
+    // each completion tells the truth.
+    let held = hold_writer(&store);
+    let small: Vec<_> = (0..3).map(|i| submit_enqueue(&store, 10_000 + i)).collect();
+    let (tx, big) = std::sync::mpsc::channel();
+    store.submit(
+        |t| {
+            let body = vec![b'g'; 512 * 1024];
+            queue::enqueue(t, &new_message(20_000, &["x@y.example"], &body))
+        },
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    let more: Vec<_> = (3..6).map(|i| submit_enqueue(&store, 10_000 + i)).collect();
+    held.release();
+    assert!(matches!(big.recv().unwrap(), Err(Error::StorageFull)));
+    let ids = queued_ids(&store);
+    assert!(!ids.contains(&20_000));
+    for (i, rx) in small.into_iter().chain(more).enumerate() {
+        let r = rx.recv().unwrap();
+        assert!(matches!(r, Ok(()) | Err(Error::StorageFull)), "{r:?}");
+        assert_eq!(r.is_ok(), ids.contains(&(10_000 + i as u64)), "job {i}");
+    }
+    assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_string()]);
+}

@@ -46,6 +46,8 @@ trait Work: Send {
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
     /// Makes `e` the job's result, in place of running it (or after it panicked).
     fn fail(&mut self, e: Error);
+    /// The job's own error, once it has run and failed.
+    fn error(&self) -> Option<&Error>;
     /// Tells the caller the outcome: the job's own result if the batch committed, else the
     /// batch's error (or the job's own error, if it had one).
     fn complete(self: Box<Self>, commit: std::result::Result<(), &Error>);
@@ -76,6 +78,10 @@ where
     fn fail(&mut self, e: Error) {
         self.job = None;
         self.result = Some(Err(e));
+    }
+
+    fn error(&self) -> Option<&Error> {
+        self.result.as_ref()?.as_ref().err()
     }
 
     fn complete(self: Box<Self>, commit: std::result::Result<(), &Error>) {
@@ -313,11 +319,12 @@ fn run_job(tx: &mut Tx<'_>, faults: &Faults, work: &mut dyn Work) -> Result<()> 
     };
     if tx.conn.is_autocommit() {
         // The job's statements ended the transaction (SQLite rolls back by itself on some
-        // errors, such as a full disk): what ran before is gone, what follows would not
-        // be inside a transaction.
-        return Err(Error::Internal(
-            "the write transaction ended inside a job".into(),
-        ));
+        // errors, such as a full database): what ran before is gone, what follows would
+        // not be inside a transaction. The job's error is the batch's.
+        return Err(match work.error() {
+            Some(e) => duplicate(e),
+            None => Error::Internal("the write transaction ended inside a job".into()),
+        });
     }
     if !ok {
         // The job's rows are undone, so the files it meant to remove are still wanted.
