@@ -20,6 +20,9 @@ pub enum Error {
     WriterGone,
     #[error("password hashing failed")]
     Password,
+    /// A bug inside the store (a write job panicked, say): nothing of the job was kept.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

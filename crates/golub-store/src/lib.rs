@@ -161,8 +161,10 @@ impl Store {
     }
 
     /// Queues `job` for the writer; `done` gets its result once the batch holding it has
-    /// committed (or failed). `job` runs inside its own savepoint: if it fails, only its
-    /// changes are undone, the rest of the batch commits.
+    /// committed (or failed). `job` runs inside its own savepoint: if it fails (or panics,
+    /// which it reports as [`Error::Internal`]), only its changes are undone, the rest of
+    /// the batch commits. `job` never runs outside a transaction: if the batch cannot
+    /// begin, or its savepoint cannot be opened, it does not run and `done` gets the error.
     pub fn submit<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut Tx<'_>) -> Result<T> + Send + 'static,

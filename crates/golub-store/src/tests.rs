@@ -172,43 +172,74 @@ fn large_bodies_go_to_files_and_read_back() {
 #[test]
 fn concurrent_writes_share_commits() {
     let (_d, store) = store();
+    // While the writer is busy, 8 threads submit 50 messages each; the writer then takes
+    // all 400 waiting jobs into one transaction.
+    let held = hold_writer(&store);
+    let (commits_before, jobs_before) = store.commit_stats();
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
-                for i in 0..50u64 {
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    store.enqueue(
-                        new_message(t * 1000 + i + 1, &["x@y.example"], b"b"),
-                        move |r| tx.send(r).unwrap(),
-                    );
-                    rx.recv().unwrap().unwrap();
-                }
+                (0..50u64)
+                    .map(|i| {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        store.enqueue(
+                            new_message(t * 1000 + i + 1, &["x@y.example"], b"b"),
+                            move |r| tx.send(r).unwrap(),
+                        );
+                        rx
+                    })
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    let results: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    held.release();
+    for rx in results {
+        rx.recv().unwrap().unwrap();
     }
     let (commits, jobs) = store.commit_stats();
     assert_eq!(store.queue_entries().unwrap().len(), 400);
-    assert!(jobs >= 400);
-    assert!(commits <= jobs);
+    assert_eq!(jobs - jobs_before, 400);
+    assert_eq!(commits - commits_before, 1, "400 waiting jobs, one commit");
 }
 
 #[test]
 fn a_failing_job_does_not_undo_the_rest_of_its_batch() {
     let (_d, store) = store();
-    enqueue(&store, new_message(1, &["x@y.example"], b"b"));
-    // Same id again: the primary key refuses it, and only that job fails.
-    let dup = store.write(move |tx| queue::enqueue(tx, &new_message(1, &["x@y.example"], b"c")));
-    assert!(dup.is_err());
-    enqueue(&store, new_message(2, &["x@y.example"], b"d"));
-    assert_eq!(store.queue_entries().unwrap().len(), 2);
-    let blobs: i64 = store
-        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))?))
+    enqueue(&store, new_message(1, &["x@y.example"], b"a"));
+    // One batch: a good job, a job that writes its blob and then fails (the same queue id
+    // again: the primary key refuses it), and another good job.
+    let held = hold_writer(&store);
+    let (commits_before, _) = store.commit_stats();
+    let first = submit_enqueue(&store, 2);
+    let (tx, dup) = std::sync::mpsc::channel();
+    store.submit(
+        |t| queue::enqueue(t, &new_message(1, &["x@y.example"], b"dup")),
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    let last = submit_enqueue(&store, 3);
+    held.release();
+    first.recv().unwrap().unwrap();
+    assert!(dup.recv().unwrap().is_err());
+    last.recv().unwrap().unwrap();
+    assert_eq!(store.commit_stats().0 - commits_before, 1, "not one batch");
+    assert_eq!(queued_ids(&store), vec![1, 2, 3]);
+    let bodies: Vec<Vec<u8>> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT data FROM blobs ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
         .unwrap();
-    assert_eq!(blobs, 2, "the failed job's blob was rolled back");
+    assert_eq!(
+        bodies,
+        vec![b"a".to_vec(), b"b".to_vec(), b"b".to_vec()],
+        "the failed job's blob was rolled back"
+    );
 }
 
 #[test]
@@ -285,5 +316,276 @@ fn store_reopens_with_its_data() {
         store.list_domains().unwrap(),
         vec!["example.org".to_string()]
     );
+    assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_string()]);
+}
+
+/// Keeps the writer busy with one job until `release`, so that every job submitted in the
+/// meantime waits in the channel and the next batch takes them all together.
+struct HeldWriter {
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl HeldWriter {
+    fn release(self) {
+        self.release.send(()).unwrap();
+    }
+}
+
+fn hold_writer(store: &Store) -> HeldWriter {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    store.submit(
+        move |_tx| {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok(())
+        },
+        |r| r.unwrap(),
+    );
+    // Once the job runs, its batch is formed: later jobs go into the next one.
+    started_rx.recv().unwrap();
+    HeldWriter {
+        release: release_tx,
+    }
+}
+
+/// Submits an enqueue of message `id`; the receiver gets its completion's result.
+fn submit_enqueue(store: &Store, id: u64) -> std::sync::mpsc::Receiver<Result<()>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.submit(
+        move |t| queue::enqueue(t, &new_message(id, &["x@y.example"], b"b")),
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    rx
+}
+
+fn queued_ids(store: &Store) -> Vec<u64> {
+    let entries = store.queue_entries().unwrap();
+    entries.iter().map(|m| m.id.0).collect()
+}
+
+fn faults(store: &Store) -> &writer::Faults {
+    &store.inner.writer.faults
+}
+
+#[test]
+fn a_batch_whose_begin_fails_runs_none_of_its_jobs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_d, store) = store();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let held = hold_writer(&store);
+    let results: Vec<_> = (1..=3u64)
+        .map(|id| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let ran = ran.clone();
+            store.submit(
+                move |t| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    queue::enqueue(t, &new_message(id, &["x@y.example"], b"b"))
+                },
+                move |r| tx.send(r.map(|_| ())).unwrap(),
+            );
+            rx
+        })
+        .collect();
+    faults(&store).fail_next_begin.store(true, Ordering::SeqCst);
+    held.release();
+    for rx in results {
+        assert!(rx.recv().unwrap().is_err());
+    }
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "no job ran without its transaction"
+    );
+    assert!(queued_ids(&store).is_empty());
+    // The next batch begins as usual.
+    enqueue(&store, new_message(4, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![4]);
+}
+
+#[test]
+fn a_job_whose_savepoint_fails_does_not_run_and_the_others_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_d, store) = store();
+    let held = hold_writer(&store);
+    let (commits_before, _) = store.commit_stats();
+    // The held job's savepoint is already open: the next one to fail is the first job's.
+    faults(&store)
+        .fail_next_savepoint
+        .store(true, Ordering::SeqCst);
+    let ran = Arc::new(AtomicBool::new(false));
+    let (tx, first) = std::sync::mpsc::channel();
+    let r = ran.clone();
+    store.submit(
+        move |t| {
+            r.store(true, Ordering::SeqCst);
+            queue::enqueue(t, &new_message(1, &["x@y.example"], b"b"))
+        },
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    let others = [submit_enqueue(&store, 2), submit_enqueue(&store, 3)];
+    held.release();
+    assert!(first.recv().unwrap().is_err());
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the job ran without its savepoint"
+    );
+    for rx in others {
+        rx.recv().unwrap().unwrap();
+    }
+    assert_eq!(store.commit_stats().0 - commits_before, 1, "not one batch");
+    assert_eq!(queued_ids(&store), vec![2, 3]);
+}
+
+#[test]
+fn a_failed_job_that_cannot_be_undone_fails_its_whole_batch() {
+    use std::sync::atomic::Ordering;
+    let (_d, store) = store();
+    let held = hold_writer(&store);
+    faults(&store)
+        .fail_next_rollback_to
+        .store(true, Ordering::SeqCst);
+    let before = submit_enqueue(&store, 1);
+    let (tx, failing) = std::sync::mpsc::channel();
+    store.submit(
+        |t| {
+            queue::enqueue(t, &new_message(2, &["x@y.example"], b"b"))?;
+            Err::<(), _>(Error::Invalid("refused after writing".into()))
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    let after = submit_enqueue(&store, 3);
+    held.release();
+    assert!(before.recv().unwrap().is_err());
+    assert!(failing.recv().unwrap().is_err());
+    assert!(after.recv().unwrap().is_err());
+    assert!(queued_ids(&store).is_empty(), "the broken batch was kept");
+    // The writer goes on with the next batch.
+    enqueue(&store, new_message(4, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![4]);
+}
+
+#[test]
+fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+    let (_d, store) = store();
+    let held = hold_writer(&store);
+    let (commits_before, _) = store.commit_stats();
+    let before = submit_enqueue(&store, 1);
+    let (tx, panicking) = std::sync::mpsc::channel();
+    store.submit(
+        |t| {
+            queue::enqueue(t, &new_message(2, &["x@y.example"], b"b"))?;
+            panic!("a bug in a write job");
+        },
+        move |r: Result<()>| tx.send(r).unwrap(),
+    );
+    let after = submit_enqueue(&store, 3);
+    held.release();
+    before.recv().unwrap().unwrap();
+    assert!(matches!(panicking.recv().unwrap(), Err(Error::Internal(_))));
+    after.recv().unwrap().unwrap();
+    assert_eq!(store.commit_stats().0 - commits_before, 1, "not one batch");
+    assert_eq!(
+        queued_ids(&store),
+        vec![1, 3],
+        "the panicking job's row was kept"
+    );
+    // A later job still finds a writer.
+    enqueue(&store, new_message(4, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![1, 3, 4]);
+}
+
+#[test]
+fn a_panicking_completion_does_not_stop_the_writer() {
+    let (_d, store) = store();
+    store.submit(
+        |t| queue::enqueue(t, &new_message(1, &["x@y.example"], b"b")),
+        |_| panic!("a bug in a completion"),
+    );
+    enqueue(&store, new_message(2, &["x@y.example"], b"b"));
+    assert_eq!(queued_ids(&store), vec![1, 2]);
+}
+
+#[test]
+fn a_failed_job_does_not_remove_files_after_commit() {
+    let (d, store) = store();
+    let kept = d.path().join("blobs/still-referenced");
+    let removed = d.path().join("blobs/unreferenced");
+    std::fs::write(&kept, b"k").unwrap();
+    std::fs::write(&removed, b"r").unwrap();
+    let held = hold_writer(&store);
+    let (tx, failing) = std::sync::mpsc::channel();
+    let path = kept.clone();
+    store.submit(
+        move |t| {
+            t.remove_after_commit(path);
+            Err::<(), _>(Error::Invalid("undone".into()))
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    let (tx, good) = std::sync::mpsc::channel();
+    let path = removed.clone();
+    store.submit(
+        move |t| {
+            t.remove_after_commit(path);
+            Ok(())
+        },
+        move |r| tx.send(r).unwrap(),
+    );
+    held.release();
+    assert!(failing.recv().unwrap().is_err());
+    good.recv().unwrap().unwrap();
+    assert!(kept.exists(), "the undone job's file was removed");
+    assert!(!removed.exists());
+}
+
+#[test]
+fn a_full_database_fails_the_batch_and_every_completion_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            max_database_size: 256 * 1024,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    // Fill the database close to its cap.
+    let mut id = 0;
+    loop {
+        id += 1;
+        let body = [b'f'; 4096];
+        if store
+            .write(move |t| queue::enqueue(t, &new_message(id, &["x@y.example"], &body)))
+            .is_err()
+        {
+            break;
+        }
+    }
+    // One batch: small jobs around one that cannot fit. SQLite rolls the whole
+    // transaction back when the database is full, so the small jobs are lost with it;
+    // what matters is that none of them runs outside a transaction afterwards, and that
+    // each completion tells the truth.
+    let held = hold_writer(&store);
+    let small: Vec<_> = (0..3).map(|i| submit_enqueue(&store, 10_000 + i)).collect();
+    let (tx, big) = std::sync::mpsc::channel();
+    store.submit(
+        |t| {
+            let body = vec![b'g'; 512 * 1024];
+            queue::enqueue(t, &new_message(20_000, &["x@y.example"], &body))
+        },
+        move |r| tx.send(r.map(|_| ())).unwrap(),
+    );
+    let more: Vec<_> = (3..6).map(|i| submit_enqueue(&store, 10_000 + i)).collect();
+    held.release();
+    assert!(matches!(big.recv().unwrap(), Err(Error::StorageFull)));
+    let ids = queued_ids(&store);
+    assert!(!ids.contains(&20_000));
+    for (i, rx) in small.into_iter().chain(more).enumerate() {
+        let r = rx.recv().unwrap();
+        assert!(matches!(r, Ok(()) | Err(Error::StorageFull)), "{r:?}");
+        assert_eq!(r.is_ok(), ids.contains(&(10_000 + i as u64)), "job {i}");
+    }
     assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_string()]);
 }
