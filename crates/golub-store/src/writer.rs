@@ -6,7 +6,7 @@
 //! undoes only its own changes. Completions run only after COMMIT has returned, which with
 //! `synchronous=FULL` means the batch is on stable storage.
 
-use crate::{Error, Result};
+use crate::{CommitObserver, Error, Result};
 use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,13 +47,17 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, max_batch: usize) -> Result<Writer> {
+    pub fn start(
+        conn: Connection,
+        max_batch: usize,
+        observer: Option<CommitObserver>,
+    ) -> Result<Writer> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
         std::thread::Builder::new()
             .name("golub-store-writer".into())
-            .spawn(move || run(conn, receiver, max_batch.max(1), &c))
+            .spawn(move || run(conn, receiver, max_batch.max(1), &c, observer))
             .map_err(Error::Io)?;
         Ok(Writer { sender, counters })
     }
@@ -88,7 +92,13 @@ fn duplicate(e: &Error) -> Error {
     }
 }
 
-fn run(conn: Connection, receiver: mpsc::Receiver<Job>, max_batch: usize, counters: &Counters) {
+fn run(
+    conn: Connection,
+    receiver: mpsc::Receiver<Job>,
+    max_batch: usize,
+    counters: &Counters,
+    observer: Option<CommitObserver>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -102,7 +112,7 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Job>, max_batch: usize, counte
         counters
             .jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        run_batch(&conn, batch);
+        run_batch(&conn, batch, observer.as_ref());
     }
 }
 
@@ -112,7 +122,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn run_batch(conn: &Connection, batch: Vec<Job>) {
+fn run_batch(conn: &Connection, batch: Vec<Job>, observer: Option<&CommitObserver>) {
     let mut tx = Tx {
         conn,
         remove_after_commit: Vec::new(),
@@ -140,8 +150,12 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
         }
         completions.push(completion);
     }
+    let commit_started = std::time::Instant::now();
     match exec(conn, "COMMIT") {
         Ok(()) => {
+            if let Some(o) = observer {
+                (o.0)(commit_started.elapsed(), completions.len());
+            }
             for path in tx.remove_after_commit.drain(..) {
                 let _ = std::fs::remove_file(path);
             }
