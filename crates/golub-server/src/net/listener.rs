@@ -68,6 +68,7 @@ pub async fn accept_loop<F, Fut>(
         if let Err(why) = &permit {
             warn!(?why, proto, peer = %peer, "connection refused by limit");
         }
+        let open = shared.metrics.connection_opened(proto, permit.is_err());
         let id = shared.next_session_id();
         let span = info_span!("session", id, proto, peer = %peer);
         let task = handle(Accepted {
@@ -77,6 +78,12 @@ pub async fn accept_loop<F, Fut>(
             shared: shared.clone(),
             shutdown: shutdown.clone(),
         });
-        tokio::spawn(task.instrument(span));
+        tokio::spawn(
+            async move {
+                task.await;
+                drop(open);
+            }
+            .instrument(span),
+        );
     }
 }

@@ -303,6 +303,7 @@ impl Driver<'_> {
             Ok(Some(u)) => u,
             Ok(None) => {
                 warn!(user = %user, ip = %self.peer, mechanism, "login failed");
+                shared.metrics.auth("pop3", false);
                 shared.auth_throttle.failed(self.peer, user, Instant::now());
                 tokio::time::sleep(failure_delay).await;
                 return Some(AuthFailure::Invalid);
@@ -313,6 +314,7 @@ impl Driver<'_> {
             }
         };
         shared.auth_throttle.succeeded(user);
+        shared.metrics.auth("pop3", true);
         let Some(lock) = shared.pop3_locks.try_lock(account.id) else {
             info!(user = %account.address, "maildrop in use");
             return Some(AuthFailure::InUse);

@@ -237,6 +237,7 @@ impl Driver<'_> {
                 };
                 if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(&authcid) {
                     warn!(user = %authcid, authzid = %authzid, ip = %ip, "login refused: authorization identity differs");
+                    shared.metrics.auth("smtp", false);
                     session.reject(Reply::new(
                         535,
                         EnhancedCode(5, 7, 8),
@@ -247,12 +248,14 @@ impl Driver<'_> {
                 match auth::verify(&shared.store, &authcid, password.expose()).await {
                     Ok(Some(user)) => {
                         info!(user = %user.address, ip = %ip, mechanism = %mechanism, "login succeeded");
+                        shared.metrics.auth("smtp", true);
                         shared.auth_throttle.succeeded(&authcid);
                         self.user = Some(user);
                         session.auth_succeeded();
                     }
                     Ok(None) => {
                         warn!(user = %authcid, ip = %ip, mechanism = %mechanism, "login failed");
+                        shared.metrics.auth("smtp", false);
                         shared.auth_throttle.failed(ip, &authcid, Instant::now());
                         tokio::time::sleep(failure_delay).await;
                         session.reject(Reply::new(
@@ -295,6 +298,7 @@ impl Driver<'_> {
                     }
                     Err(reply) => {
                         info!(to = %forward_path, status = reply.code, "recipient refused");
+                        shared.metrics.recipient_refused(reply.code);
                         session.reject(reply);
                     }
                 }
@@ -383,11 +387,13 @@ impl Driver<'_> {
                 let user = self.user.as_ref().map(|u| u.address.as_str()).unwrap_or("");
                 info!(queue_id = %id, from = %from, size, nrcpt = envelope.forward_paths.len(), user, "message accepted");
                 session.accept_message(id);
+                shared.metrics.message(250);
                 shared.delivery.queued(queued);
             }
             Err(e) => {
                 let reply = reply_for_store_error(&e);
                 warn!(queue_id = %id, error = %e, status = reply.code, "message not queued");
+                shared.metrics.message(reply.code);
                 session.reject(reply);
             }
         }
