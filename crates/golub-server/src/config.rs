@@ -44,6 +44,15 @@ pub struct Config {
     pub tls: TlsConfig,
     pub auth: AuthConfig,
     pub submission: Submission,
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served (OpenMetrics text); absent: no endpoint.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The certificate every TLS listener and STARTTLS use.
@@ -321,6 +330,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             submission: Submission::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -496,6 +506,15 @@ mod tests {
         );
         assert_eq!(c.queue.max_lifetime, d.queue.max_lifetime);
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
+        assert_eq!(c.metrics.listen, None);
+    }
+
+    #[test]
+    fn metrics_endpoint_is_off_unless_listen_is_set() {
+        assert_eq!(parse("").unwrap().metrics.listen, None);
+        let c = parse("[metrics]\nlisten = \"127.0.0.1:9187\"\n").unwrap();
+        assert_eq!(c.metrics.listen, "127.0.0.1:9187".parse().ok());
+        assert!(parse("[metrics]\nport = 9187\n").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod config;
 pub mod delivery;
 pub mod dsn;
+pub mod metrics;
 pub mod net;
 pub mod pop3d;
 pub mod queue;
@@ -19,6 +20,7 @@ use auth::{AuthThrottle, ThrottleConfig};
 use delivery::{Delivery, DeliveryConfig};
 use golub_smtp::SessionConfig;
 use golub_store::{Store, StoreOptions};
+use metrics::Metrics;
 use net::limits::ConnectionLimiter;
 use net::tls::{Tls, TlsError};
 use smtpd::Service;
@@ -60,6 +62,7 @@ pub struct Shared {
     pub tls: Tls,
     pub auth_throttle: AuthThrottle,
     pub pop3_locks: Arc<pop3d::MaildropLocks>,
+    pub metrics: Arc<Metrics>,
     session_ids: AtomicU64,
 }
 
@@ -111,11 +114,13 @@ pub struct Server {
 impl Server {
     /// Opens the store, resumes the queue and binds every configured listener.
     pub async fn start(config: Config) -> Result<Server, Error> {
+        let metrics = Arc::new(Metrics::new());
         let store = Store::open_with(
             &config.data_dir,
             StoreOptions {
                 inline_body_limit: config.store.inline_body_limit,
                 max_database_size: config.store.max_database_size,
+                commit_observer: Some(metrics.commit_observer()),
                 ..StoreOptions::default()
             },
         )
@@ -132,6 +137,7 @@ impl Server {
                 retry_initial: Duration::from_secs(config.queue.retry_initial),
                 retry_max: Duration::from_secs(config.queue.retry_max),
                 scan_interval: Duration::from_secs(config.queue.scan_interval),
+                metrics: metrics.clone(),
             },
         )
         .map_err(Error::Delivery)?;
@@ -193,6 +199,14 @@ impl Server {
                 listeners.push((Listener::Pop3 { implicit_tls }, l));
             }
         }
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(net::listener::bind(addr).map_err(|cause| Error::Listen {
+                addr,
+                proto: "metrics",
+                cause,
+            })?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             config,
             store,
@@ -202,6 +216,7 @@ impl Server {
             tls,
             auth_throttle,
             pop3_locks: Arc::new(pop3d::MaildropLocks::default()),
+            metrics,
             session_ids: AtomicU64::new(1),
         });
         let mut tasks = JoinSet::new();
@@ -236,6 +251,21 @@ impl Server {
                     ));
                 }
             }
+        }
+        if let Some(l) = metrics_listener {
+            let addr = l.local_addr().map_err(|cause| Error::Listen {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                proto: "metrics",
+                cause,
+            })?;
+            info!(proto = "metrics", addr = %addr, "listening");
+            bound.push(("metrics", addr));
+            tasks.spawn(metrics::http::serve(
+                l,
+                shared.metrics.clone(),
+                shared.store.clone(),
+                shutdown_rx.clone(),
+            ));
         }
         Ok(Server {
             shared,

@@ -40,6 +40,18 @@ use std::time::Duration;
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Told after each write transaction commits: how long the COMMIT took (the fsync) and how
+/// many jobs the batch held. The server feeds its metrics with it; the store knows nothing
+/// of metrics.
+#[derive(Clone)]
+pub struct CommitObserver(pub Arc<dyn Fn(Duration, usize) + Send + Sync>);
+
+impl std::fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
+}
+
 /// Tunables of the store, with safe defaults.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -50,6 +62,8 @@ pub struct StoreOptions {
     /// A cap on the database's size in bytes (0: none). Writes past it fail as if the
     /// disk were full, and nothing of the failed transaction is kept.
     pub max_database_size: u64,
+    /// Called by the writer after every successful COMMIT.
+    pub commit_observer: Option<CommitObserver>,
 }
 
 impl Default for StoreOptions {
@@ -58,6 +72,7 @@ impl Default for StoreOptions {
             inline_body_limit: 1024 * 1024,
             max_batch: 1024,
             max_database_size: 0,
+            commit_observer: None,
         }
     }
 }
@@ -120,7 +135,8 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = checkpoint::Checkpointer::start(open_connection(&db_path, false)?)
             .map_err(Error::Io)?;
-        let writer = writer::Writer::start(conn, options.max_batch)?;
+        let writer =
+            writer::Writer::start(conn, options.max_batch, options.commit_observer.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir,

@@ -245,6 +245,31 @@ impl Store {
         })
     }
 
+    /// Recipients in the queue by state, in the order pending, deferred, delivered, bounced
+    /// (delivered and bounced ones stay until their whole entry is done). One indexed
+    /// scan, cheap enough for every metrics scrape.
+    pub fn queue_counts(&self) -> Result<[(RcptStatus, u64); 4]> {
+        self.read(|c| {
+            let mut counts = [
+                (RcptStatus::Pending, 0),
+                (RcptStatus::Deferred, 0),
+                (RcptStatus::Delivered, 0),
+                (RcptStatus::Bounced, 0),
+            ];
+            let mut stmt =
+                c.prepare_cached("SELECT status, COUNT(*) FROM queue_rcpts GROUP BY status")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (status, n) = row?;
+                let status = RcptStatus::from_i64(status);
+                if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+                    slot.1 += n as u64;
+                }
+            }
+            Ok(counts)
+        })
+    }
+
     /// Records a delivery attempt (see [`record_delivery`]); `done` runs after the commit.
     pub fn record(
         &self,

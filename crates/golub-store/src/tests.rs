@@ -208,6 +208,31 @@ fn concurrent_writes_share_commits() {
 }
 
 #[test]
+fn commits_are_reported_to_the_observer_and_the_queue_is_counted_by_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            commit_observer: Some(CommitObserver(Arc::new(move |_took, jobs| {
+                s.lock().unwrap().push(jobs)
+            }))),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    enqueue(
+        &store,
+        new_message(1, &["a@y.example", "b@y.example"], b"b"),
+    );
+    assert_eq!(*seen.lock().unwrap(), vec![1]);
+    let counts = store.queue_counts().unwrap();
+    assert_eq!(counts[0], (RcptStatus::Pending, 2));
+    assert!(counts[1..].iter().all(|(_, n)| *n == 0), "{counts:?}");
+}
+
+#[test]
 fn a_failing_job_does_not_undo_the_rest_of_its_batch() {
     let (_d, store) = store();
     enqueue(&store, new_message(1, &["x@y.example"], b"a"));

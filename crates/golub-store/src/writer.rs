@@ -13,7 +13,7 @@
 //! A job that panics is undone and failed like a job that returned an error; a completion
 //! that panics is logged. Neither stops the writer.
 
-use crate::{Error, Result};
+use crate::{CommitObserver, Error, Result};
 use rusqlite::Connection;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -145,7 +145,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, max_batch: usize) -> Result<Writer> {
+    pub fn start(
+        conn: Connection,
+        max_batch: usize,
+        observer: Option<CommitObserver>,
+    ) -> Result<Writer> {
         let (sender, receiver) = mpsc::channel::<Box<dyn Work>>();
         let counters = Arc::new(Counters::default());
         let faults = Arc::new(Faults::default());
@@ -156,7 +160,9 @@ impl Writer {
                 // Jobs and completions cannot panic out of `run`; should the writer itself,
                 // say so: every later write fails with WriterGone. (AssertUnwindSafe: all
                 // the closure holds is dropped with it, nothing is used after a panic.)
-                let writer = AssertUnwindSafe(|| run(conn, receiver, max_batch.max(1), &c, &f));
+                let writer = AssertUnwindSafe(|| {
+                    run(conn, receiver, max_batch.max(1), &c, &f, observer)
+                });
                 if let Err(payload) = panic::catch_unwind(writer) {
                     let what = panic_message(payload.as_ref());
                     tracing::error!(panic = %what, "store: the writer stopped, no write can succeed");
@@ -202,6 +208,7 @@ fn run(
     max_batch: usize,
     counters: &Counters,
     faults: &Faults,
+    observer: Option<CommitObserver>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut batch = Vec::with_capacity(64);
@@ -216,7 +223,7 @@ fn run(
         counters
             .jobs
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        run_batch(&conn, faults, batch);
+        run_batch(&conn, faults, batch, observer.as_ref());
     }
 }
 
@@ -233,7 +240,12 @@ fn control(conn: &Connection, faults: &Faults, sql: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_batch(conn: &Connection, faults: &Faults, mut batch: Vec<Box<dyn Work>>) {
+fn run_batch(
+    conn: &Connection,
+    faults: &Faults,
+    mut batch: Vec<Box<dyn Work>>,
+    observer: Option<&CommitObserver>,
+) {
     if !conn.is_autocommit() {
         // An earlier rollback failed and left a transaction open; BEGIN would fail forever.
         if let Err(e) = conn.execute_batch("ROLLBACK") {
@@ -263,8 +275,12 @@ fn run_batch(conn: &Connection, faults: &Faults, mut batch: Vec<Box<dyn Work>>) 
             return;
         }
     }
+    let commit_started = std::time::Instant::now();
     match control(conn, faults, "COMMIT") {
         Ok(()) => {
+            if let Some(o) = observer {
+                (o.0)(commit_started.elapsed(), batch.len());
+            }
             for path in tx.remove_after_commit.drain(..) {
                 remove_unreferenced(&path);
             }

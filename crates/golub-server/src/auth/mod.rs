@@ -120,11 +120,13 @@ pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure
     match checked {
         Ok(Some(user)) => {
             info!(proto, user = %user.address, ip = %ip, mechanism, "login succeeded");
+            shared.metrics.auth(proto, true);
             shared.auth_throttle.succeeded(authcid);
             Ok(user)
         }
         Ok(None) => {
             warn!(proto, user = %authcid, ip = %ip, mechanism, "login failed");
+            shared.metrics.auth(proto, false);
             shared.auth_throttle.failed(ip, authcid, Instant::now());
             tokio::time::sleep(failure_delay).await;
             Err(LoginFailure::Invalid)

@@ -5,6 +5,7 @@
 //! Jobs are not awaited one by one; many are in flight and share group commits.
 
 use crate::dsn::{FailedRecipient, bounce_message, header_section};
+use crate::metrics::Metrics;
 use golub_store::{
     BodyRef, NewMessage, QueuedMessage, RcptOutcome, RcptStatus, Recipient, Store, User, unix_now,
 };
@@ -25,6 +26,8 @@ pub struct DeliveryConfig {
     pub retry_max: Duration,
     /// How often the queue is scanned for retries that are due.
     pub scan_interval: Duration,
+    /// Where recipients' outcomes are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Most messages whose outcome is being committed at once.
@@ -316,11 +319,13 @@ impl Runner {
         let received_at = msg.received_at;
         let in_flight = self.in_flight.clone();
         let sender = self.sender.clone();
+        let metrics = self.config.metrics.clone();
         self.store.record(msg, outcomes, bounces, move |result| {
             let delay_ms = (unix_now() - received_at).max(0) * 1000;
             match result {
                 Ok(()) => {
                     for (to, status, dsn) in &log {
+                        metrics.delivery(status);
                         info!(queue_id = %id, to = %to, status, dsn = %dsn, relay = "local", delay_ms, "delivery");
                     }
                     if requeue {

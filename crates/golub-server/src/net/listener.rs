@@ -75,6 +75,7 @@ pub async fn accept_loop<F, Fut>(
             if let Err(why) = &permit {
                 warn!(?why, proto, "connection refused by limit");
             }
+            let open = shared.metrics.connection_opened(proto, permit.is_err());
             handle(Accepted {
                 stream,
                 peer,
@@ -82,7 +83,8 @@ pub async fn accept_loop<F, Fut>(
                 shared,
                 shutdown,
             })
-            .await
+            .await;
+            drop(open);
         };
         tokio::spawn(task.instrument(span));
     }

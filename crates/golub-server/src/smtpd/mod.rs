@@ -283,6 +283,7 @@ impl Driver<'_> {
                     }
                     Err(reply) => {
                         info!(to = %forward_path, status = reply.code, "recipient refused");
+                        shared.metrics.recipient_refused(reply.code);
                         session.reject(reply);
                     }
                 }
@@ -371,11 +372,13 @@ impl Driver<'_> {
                 let user = self.user.as_ref().map(|u| u.address.as_str()).unwrap_or("");
                 info!(queue_id = %id, from = %from, size, nrcpt = envelope.forward_paths.len(), user, "message accepted");
                 session.accept_message(id);
+                shared.metrics.message(250);
                 shared.delivery.queued(queued);
             }
             Err(e) => {
                 let reply = reply_for_store_error(&e);
                 warn!(queue_id = %id, error = %e, status = reply.code, "message not queued");
+                shared.metrics.message(reply.code);
                 session.reject(reply);
             }
         }
