@@ -1,6 +1,6 @@
-//! pop3d: the POP3 listeners (pop3 with STLS, pop3s with implicit TLS) and the driver of
-//! each session. The protocol is golub-pop3's sans-IO `Session`; this module answers its
-//! events: logins (throttled like submission), the maildrop (the user's INBOX of the IMAP
+//! pop3d: the POP3 listeners (pop3 with STLS, pop3s with implicit TLS). The protocol is
+//! golub-pop3's sans-IO `Session`, run by the shared loop in `net::session`; this module
+//! answers its events: logins (throttled like submission), the maildrop (the user's INBOX of the IMAP
 //! model, so UIDLs are `UIDVALIDITY.UID` and stay the same forever), message content, and
 //! the UPDATE state, whose deletions are expunges visible to IMAP at once.
 //!
@@ -9,16 +9,14 @@
 
 use crate::Shared;
 use crate::auth::{self, LoginFailure};
-use crate::net::limits::Permit;
 use crate::net::listener::{Accepted, accept_loop};
-use crate::net::stream::{Conn, ReadBuffer, Waited, handshake, wait};
+use crate::net::session::{Handler, Opened, drive, open};
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
 use golub_store::{Store, User};
 use golub_types::sasl::Credential;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -81,39 +79,27 @@ fn pop3_config(shared: &Shared, implicit_tls: bool) -> Pop3Config {
 }
 
 async fn session(a: Accepted, implicit_tls: bool) {
-    let Accepted {
-        stream,
+    let refusal =
+        |_: &Shared| b"-ERR [SYS/TEMP] too many connections, try again later\r\n".to_vec();
+    let Some(Opened {
+        conn,
         peer,
         permit,
         shared,
         shutdown,
-    } = a;
-    let Ok(permit) = permit else {
-        let mut stream = stream;
-        let _ = stream
-            .write_all(b"-ERR [SYS/TEMP] too many connections, try again later\r\n")
-            .await;
-        let _ = stream.shutdown().await;
+        ..
+    }) = open(a, implicit_tls, refusal).await
+    else {
         return;
     };
-    let mut conn = Conn::Plain(stream);
-    if implicit_tls {
-        let timeout = shared.config.command_timeout();
-        if handshake(&mut conn, shared.tls.acceptor(), timeout)
-            .await
-            .is_none()
-        {
-            return;
-        }
-    }
+    let mut session = Session::new(pop3_config(&shared, implicit_tls), Instant::now());
     let mut driver = Driver {
         shared: &shared,
         peer: peer.ip(),
         maildrop: None,
-        permit: Some(permit),
     };
-    let config = pop3_config(&shared, implicit_tls);
-    if let Err(e) = driver.run(conn, config, shutdown).await {
+    // A dropped connection never reaches UPDATE: nothing is deleted.
+    if let Err(e) = drive(&mut driver, &mut session, conn, permit, &shared, shutdown).await {
         debug!(error = %e, "session ended with an i/o error");
     }
 }
@@ -131,79 +117,21 @@ struct Driver<'a> {
     shared: &'a Shared,
     peer: std::net::IpAddr,
     maildrop: Option<Maildrop>,
-    /// The connection's place in the limits, given back as soon as the session ends.
-    permit: Option<Permit>,
+}
+
+impl Handler for Driver<'_> {
+    type Session = Session;
+
+    fn is_tls_request(event: &Event) -> bool {
+        matches!(event, Event::StlsRequested)
+    }
+
+    async fn handle(&mut self, session: &mut Session, event: Event) {
+        self.handle_event(session, event).await
+    }
 }
 
 impl Driver<'_> {
-    async fn run(
-        &mut self,
-        mut conn: Conn,
-        config: Pop3Config,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<()> {
-        let mut session = Session::new(config, Instant::now());
-        let mut buf = ReadBuffer::default();
-        let mut out = Vec::new();
-        let mut shutting_down = *shutdown.borrow();
-        if shutting_down {
-            session.shutdown();
-        }
-        loop {
-            while let Some(event) = session.poll_event() {
-                if let Event::StlsRequested = event {
-                    session.poll_output(&mut out);
-                    conn.write_all(&out).await?;
-                    conn.flush().await?;
-                    out.clear();
-                    let acceptor = self.shared.tls.acceptor();
-                    let timeout = self.shared.config.command_timeout();
-                    if handshake(&mut conn, acceptor, timeout).await.is_none() {
-                        return Ok(());
-                    }
-                    session.tls_established(Instant::now());
-                    continue;
-                }
-                self.handle_event(&mut session, event).await;
-                // Large retrievals go out as they are produced.
-                session.poll_output(&mut out);
-                if out.len() > 64 * 1024 {
-                    conn.write_all(&out).await?;
-                    out.clear();
-                }
-            }
-            session.poll_output(&mut out);
-            if session.is_closed() {
-                // The place is free before the client sees the last reply, so that it
-                // may reconnect at once.
-                self.permit = None;
-            }
-            if !out.is_empty() {
-                conn.write_all(&out).await?;
-                conn.flush().await?;
-                out.clear();
-            }
-            if session.is_closed() {
-                let _ = conn.shutdown().await;
-                return Ok(());
-            }
-            let deadline = session.poll_timeout();
-            match wait(&mut conn, &mut buf, deadline, &mut shutdown, shutting_down).await? {
-                Waited::Input(n) => {
-                    session.handle_input(buf.filled(n), Instant::now());
-                    buf.consumed(n);
-                }
-                // A dropped connection never reaches UPDATE: nothing is deleted.
-                Waited::Closed => return Ok(()),
-                Waited::Timeout => session.handle_timeout(Instant::now()),
-                Waited::Shutdown => {
-                    shutting_down = true;
-                    session.shutdown();
-                }
-            }
-        }
-    }
-
     async fn handle_event(&mut self, session: &mut Session, event: Event) {
         match event {
             Event::StlsRequested => {}

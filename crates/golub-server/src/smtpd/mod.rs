@@ -1,16 +1,16 @@
-//! smtpd: the SMTP listeners (smtp, submission, submissions) and the driver loop of each
-//! session. The protocol itself is golub-smtp's sans-IO `Session`; this module feeds it
-//! bytes, answers its events with decisions (policy, authentication, queue), writes its
-//! output, arms its timer, and does the TLS handshakes.
+//! smtpd: the SMTP listeners (smtp, submission, submissions). The protocol itself is
+//! golub-smtp's sans-IO `Session`, run by the shared loop in `net::session`; this module
+//! is its [`Handler`]: it answers the session's events with decisions (policy,
+//! authentication, queue).
 
 mod policy;
 
 use crate::Shared;
 use crate::auth::{self, LoginFailure};
 use crate::cleanup::{TraceInfo, now_unix, received_header};
-use crate::net::limits::Permit;
 use crate::net::listener::{Accepted, accept_loop};
-use crate::net::stream::{Conn, ReadBuffer, TlsInfo, Waited, handshake, wait};
+use crate::net::session::{Handler, Opened, drive, open};
+use crate::net::stream::TlsInfo;
 use crate::queue::{enqueue, new_queue_id};
 use golub_smtp::{Event, Session, SessionConfig};
 use golub_store::{Error as StoreError, NewMessage, User};
@@ -18,7 +18,6 @@ use golub_types::{EnhancedCode, ForwardPath, Reply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -89,15 +88,7 @@ pub async fn serve(
 }
 
 async fn session(a: Accepted, service: Service) {
-    let Accepted {
-        stream,
-        peer,
-        permit,
-        shared,
-        shutdown,
-    } = a;
-    let config = shared.smtp_session_config(service);
-    let Ok(permit) = permit else {
+    let refusal = |shared: &Shared| {
         let reply = Reply::new(
             421,
             EnhancedCode(4, 7, 0),
@@ -106,36 +97,33 @@ async fn session(a: Accepted, service: Service) {
                 shared.config.hostname
             ),
         );
-        let mut session = Session::refuse(config, reply);
+        let mut session = Session::refuse(shared.smtp_session_config(service), reply);
         let mut out = Vec::new();
         session.poll_output(&mut out);
-        let mut stream = stream;
-        let _ = stream.write_all(&out).await;
-        let _ = stream.shutdown().await;
+        out
+    };
+    let implicit_tls = service == Service::Submissions;
+    let Some(Opened {
+        conn,
+        peer,
+        permit,
+        shared,
+        shutdown,
+        tls,
+    }) = open(a, implicit_tls, refusal).await
+    else {
         return;
     };
-    let mut conn = Conn::Plain(stream);
-    let mut tls = None;
-    if service == Service::Submissions {
-        tls = handshake(
-            &mut conn,
-            shared.tls.acceptor(),
-            shared.config.command_timeout(),
-        )
-        .await;
-        if tls.is_none() {
-            return;
-        }
-    }
+    debug!("connected");
+    let mut session = Session::new(shared.smtp_session_config(service), Instant::now());
     let mut driver = Driver {
         shared: &shared,
         peer,
         tls,
         user: None,
         candidate: None,
-        permit: Some(permit),
     };
-    if let Err(e) = driver.run(conn, config, shutdown).await {
+    if let Err(e) = drive(&mut driver, &mut session, conn, permit, &shared, shutdown).await {
         debug!(error = %e, "session ended with an i/o error");
     }
 }
@@ -149,78 +137,25 @@ struct Driver<'a> {
     user: Option<User>,
     /// The user whose credentials were accepted, until the session is authenticated.
     candidate: Option<User>,
-    /// The connection's place in the limits, given back as soon as the session ends.
-    permit: Option<Permit>,
+}
+
+impl Handler for Driver<'_> {
+    type Session = Session;
+
+    fn is_tls_request(event: &Event) -> bool {
+        matches!(event, Event::StartTlsRequested)
+    }
+
+    fn tls_started(&mut self, info: TlsInfo) {
+        self.tls = Some(info);
+    }
+
+    async fn handle(&mut self, session: &mut Session, event: Event) {
+        self.handle_event(session, event).await
+    }
 }
 
 impl Driver<'_> {
-    async fn run(
-        &mut self,
-        mut conn: Conn,
-        config: SessionConfig,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<()> {
-        debug!("connected");
-        let mut session = Session::new(config, Instant::now());
-        let mut buf = ReadBuffer::default();
-        let mut out = Vec::new();
-        let mut shutting_down = *shutdown.borrow();
-        if shutting_down {
-            session.shutdown();
-        }
-        loop {
-            while let Some(event) = session.poll_event() {
-                if let Event::StartTlsRequested = event {
-                    session.poll_output(&mut out);
-                    conn.write_all(&out).await?;
-                    conn.flush().await?;
-                    out.clear();
-                    let acceptor = self.shared.tls.acceptor();
-                    let timeout = self.shared.config.command_timeout();
-                    let Some(info) = handshake(&mut conn, acceptor, timeout).await else {
-                        return Ok(());
-                    };
-                    self.tls = Some(info);
-                    session.tls_established(Instant::now());
-                    continue;
-                }
-                self.handle_event(&mut session, event).await;
-            }
-            session.poll_output(&mut out);
-            if session.is_closed() {
-                // The place is free before the client sees the last reply, so that it
-                // may reconnect at once.
-                self.permit = None;
-            }
-            if !out.is_empty() {
-                conn.write_all(&out).await?;
-                conn.flush().await?;
-                out.clear();
-            }
-            if session.is_closed() {
-                let _ = conn.shutdown().await;
-                debug!("closed");
-                return Ok(());
-            }
-            let deadline = session.poll_timeout();
-            match wait(&mut conn, &mut buf, deadline, &mut shutdown, shutting_down).await? {
-                Waited::Input(n) => {
-                    session.handle_input(buf.filled(n), Instant::now());
-                    buf.consumed(n);
-                }
-                Waited::Closed => {
-                    debug!("client closed the connection");
-                    return Ok(());
-                }
-                Waited::Timeout => session.handle_timeout(Instant::now()),
-                Waited::Shutdown => {
-                    shutting_down = true;
-                    session.shutdown();
-                }
-            }
-        }
-    }
-
     async fn handle_event(&mut self, session: &mut Session, event: Event) {
         let shared = self.shared;
         if self.user.is_none() && session.authenticated().is_some() {
