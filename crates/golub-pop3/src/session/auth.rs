@@ -12,7 +12,7 @@ use golub_types::Secret;
 
 use super::{AuthFailure, Event, Maildrop, MessageInfo, Pending, Phase, Session, State, reply};
 use golub_types::sasl::scram::ScramCredentials;
-use golub_types::sasl::{self, Credential, Exchange, Mechanism, Step};
+use golub_types::sasl::{self, Attempt, Credential, Exchange, Mechanism, Step};
 
 /// RFC 5034 §4: a client response may be 12288 octets, here not counting its CRLF.
 pub(super) const MAX_SASL_LINE: usize = 12288 + 2;
@@ -36,13 +36,14 @@ impl Session {
             return;
         };
         match user.take() {
-            Some(user) => self.attempted(
-                None,
-                "USER".to_string(),
-                String::new(),
-                user,
-                Credential::Password(password),
-            ),
+            Some(user) => {
+                let attempt = Attempt {
+                    authzid: String::new(),
+                    authcid: user,
+                    credential: Credential::Password(password),
+                };
+                self.attempted(None, "USER".to_string(), attempt)
+            }
             None => self.err(reply::USER_FIRST),
         }
     }
@@ -250,28 +251,7 @@ impl Session {
         let mechanism = exchange.mechanism().name().to_string();
         match step {
             Step::Challenge(data) => self.challenge(exchange, None, &data),
-            Step::Password {
-                authzid,
-                authcid,
-                password,
-            } => self.attempted(
-                Some(exchange),
-                mechanism,
-                authzid,
-                authcid,
-                Credential::Password(password),
-            ),
-            Step::Proof {
-                authzid,
-                authcid,
-                verified,
-            } => self.attempted(
-                Some(exchange),
-                mechanism,
-                authzid,
-                authcid,
-                Credential::Scram { verified },
-            ),
+            Step::Attempt(attempt) => self.attempted(Some(exchange), mechanism, attempt),
             Step::NeedCredentials { authcid, .. } => {
                 self.events.push_back(Event::CredentialsNeeded {
                     mechanism,
@@ -284,14 +264,12 @@ impl Session {
     }
 
     /// The credentials are complete: ask the driver.
-    fn attempted(
-        &mut self,
-        exchange: Option<Box<Exchange>>,
-        mechanism: String,
-        authzid: String,
-        user: String,
-        credential: Credential,
-    ) {
+    fn attempted(&mut self, exchange: Option<Box<Exchange>>, mechanism: String, attempt: Attempt) {
+        let Attempt {
+            authzid,
+            authcid: user,
+            credential,
+        } = attempt;
         self.events.push_back(Event::AuthAttempted {
             mechanism,
             authzid,

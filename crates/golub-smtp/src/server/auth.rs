@@ -12,7 +12,7 @@ use std::mem;
 use super::{Event, Pending, Phase, Session, reply};
 use crate::error::Error;
 use golub_types::sasl::scram::ScramCredentials;
-use golub_types::sasl::{self, Credential, Exchange, Mechanism, Step};
+use golub_types::sasl::{self, Attempt, Exchange, Mechanism, Step};
 
 /// RFC 4954 §4: a response line may hold 12288 octets, here not counting its CRLF.
 const MAX_SASL_LINE: usize = 12288 + 2;
@@ -181,28 +181,7 @@ impl Session {
         let mechanism = exchange.mechanism().name().to_string();
         match step {
             Step::Challenge(data) => self.challenge(exchange, None, &data),
-            Step::Password {
-                authzid,
-                authcid,
-                password,
-            } => self.attempted(
-                exchange,
-                mechanism,
-                authzid,
-                authcid,
-                Credential::Password(password),
-            ),
-            Step::Proof {
-                authzid,
-                authcid,
-                verified,
-            } => self.attempted(
-                exchange,
-                mechanism,
-                authzid,
-                authcid,
-                Credential::Scram { verified },
-            ),
+            Step::Attempt(attempt) => self.attempted(exchange, mechanism, attempt),
             Step::NeedCredentials { authcid, .. } => {
                 self.events
                     .push_back(Event::CredentialsNeeded { mechanism, authcid });
@@ -213,14 +192,12 @@ impl Session {
     }
 
     /// The credentials are complete: ask the driver.
-    fn attempted(
-        &mut self,
-        exchange: Box<Exchange>,
-        mechanism: String,
-        authzid: String,
-        authcid: String,
-        credential: Credential,
-    ) {
+    fn attempted(&mut self, exchange: Box<Exchange>, mechanism: String, attempt: Attempt) {
+        let Attempt {
+            authzid,
+            authcid,
+            credential,
+        } = attempt;
         self.events.push_back(Event::AuthAttempted {
             mechanism,
             authzid,

@@ -64,29 +64,29 @@ pub enum Credential {
     Scram { verified: bool },
 }
 
+/// Credentials for the driver to decide on.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The identity to act as; empty when the client gave none.
+    pub authzid: String,
+    /// The identity whose credentials these are.
+    pub authcid: String,
+    pub credential: Credential,
+}
+
 /// What an [`Exchange`] wants next.
 #[derive(Debug)]
 pub enum Step {
     /// Send this challenge (the protocol base64-encodes it) and pass on the response.
     Challenge(Vec<u8>),
-    /// A password mechanism is complete: the driver checks the password.
-    Password {
-        authzid: String,
-        authcid: String,
-        password: Secret<String>,
-    },
+    /// The client has made its case: the driver decides. For SCRAM the proof is
+    /// checked already ([`Credential::Scram`]); if the driver accepts, the protocol sends
+    /// [`Exchange::server_final`] as a last challenge, whose (empty) response ends the
+    /// exchange with [`Step::Done`].
+    Attempt(Attempt),
     /// SCRAM needs the user's stored credentials: answer with
     /// [`Exchange::credentials`].
     NeedCredentials { authzid: String, authcid: String },
-    /// SCRAM checked the client's proof; when `verified`, the driver still decides (the
-    /// throttle, the authorization identity) and, if it accepts, the protocol sends
-    /// [`Exchange::server_final`] as a last challenge, whose (empty) response ends the
-    /// exchange with [`Step::Done`].
-    Proof {
-        authzid: String,
-        authcid: String,
-        verified: bool,
-    },
     /// The client acknowledged the server's last message: authenticated.
     Done,
     /// The response is not what the mechanism expects: the exchange is over.
@@ -163,11 +163,11 @@ impl Exchange {
         };
         match state {
             State::PlainResponse => match parse_plain(response) {
-                Some((authzid, authcid, password)) => Step::Password {
+                Some((authzid, authcid, password)) => Step::Attempt(Attempt {
                     authzid,
                     authcid,
-                    password,
-                },
+                    credential: Credential::Password(password),
+                }),
                 None => Step::Malformed,
             },
             State::LoginUsername => match non_empty_utf8(response) {
@@ -178,11 +178,11 @@ impl Exchange {
                 None => Step::Malformed,
             },
             State::LoginPassword { authcid } => match non_empty_utf8(response) {
-                Some(password) => Step::Password {
+                Some(password) => Step::Attempt(Attempt {
                     authzid: String::new(),
                     authcid,
-                    password: Secret::new(password),
-                },
+                    credential: Credential::Password(Secret::new(password)),
+                }),
                 None => Step::Malformed,
             },
             State::ScramFirst => match scram::parse_client_first(&response) {
@@ -202,11 +202,13 @@ impl Exchange {
                 creds,
             } => match scram::check_client_final(&response, &first, &server_first, &creds) {
                 Ok(verified) => {
-                    let step = Step::Proof {
+                    let step = Step::Attempt(Attempt {
                         authzid: first.authzid.clone(),
                         authcid: first.username.clone(),
-                        verified: verified.is_some(),
-                    };
+                        credential: Credential::Scram {
+                            verified: verified.is_some(),
+                        },
+                    });
                     if let Some(server_final) = verified {
                         self.state = State::ScramVerified { server_final };
                     }
@@ -461,19 +463,18 @@ mod tests {
         assert!(matches!(e.start(), Step::Challenge(c) if c == b"Username:"));
         assert!(matches!(e.respond(b"alice".to_vec()), Step::Challenge(c) if c == b"Password:"));
         match e.respond(b"pw".to_vec()) {
-            Step::Password {
-                authcid, password, ..
-            } => {
+            Step::Attempt(Attempt {
+                authcid,
+                credential: Credential::Password(password),
+                ..
+            }) => {
                 assert_eq!(authcid, "alice");
                 assert_eq!(password.expose(), "pw");
             }
             other => panic!("{other:?}"),
         }
         let mut e = Exchange::new(Mechanism::Plain);
-        assert!(matches!(
-            e.respond(b"\0bob\0pw".to_vec()),
-            Step::Password { .. }
-        ));
+        assert!(matches!(e.respond(b"\0bob\0pw".to_vec()), Step::Attempt(_)));
         let mut e = Exchange::new(Mechanism::Plain);
         assert!(matches!(e.respond(b"nonsense".to_vec()), Step::Malformed));
         assert_eq!(
@@ -506,7 +507,10 @@ mod tests {
         let last = b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         assert!(matches!(
             e.respond(last.to_vec()),
-            Step::Proof { verified: true, .. }
+            Step::Attempt(Attempt {
+                credential: Credential::Scram { verified: true },
+                ..
+            })
         ));
         assert_eq!(
             e.server_final().as_deref(),
