@@ -13,11 +13,15 @@
 //! nothing comes out any more; the heap the session keeps stays under 2 × (SASL line +
 //! read size) + 2 × largest output + 16 KiB.
 //!
-//! Seeds: `tests/corpus/session/*.txt` in the transcript syntax (`C: `, `C- `,
-//! `! config ...` as in `tests/transcripts.rs`); each runs whole and one octet at a time,
+//! Seeds: the client side (`C:`, `C-` and `! config` lines) of every
+//! `tests/transcripts/*.txt`, then the hand-written `tests/corpus/session/*.txt` in the
+//! same syntax; each runs whole and one octet at a time,
 //! accepting every decision and then refusing every one.
 
 use golub_fuzzkit as support;
+
+#[path = "support/config.rs"]
+mod config;
 
 use std::time::{Duration, Instant};
 
@@ -437,46 +441,12 @@ fn check_responses(output: &[u8], retr_bodies: &[Vec<u8>]) -> Result<(), TestCas
     Ok(())
 }
 
-fn configure(config: &mut Pop3Config, words: &str) {
-    for word in words.split_whitespace() {
-        let (key, value) = word.split_once('=').unwrap_or((word, ""));
-        let n = || value.parse::<u64>().unwrap_or(0);
-        match key {
-            "plaintext" => config.allow_plaintext_auth = true,
-            "stls" => config.stls_available = true,
-            "tls_active" => config.tls_active = true,
-            "hostname" => config.hostname = value.into(),
-            "max_errors" => config.max_errors = n() as usize,
-            "max_line" => config.max_line = n() as usize,
-            "command_timeout" => config.command_timeout = Duration::from_secs(n()),
-            "login_delay" => config.login_delay = Some(n() as u32),
-            "expire" => config.expire = (!value.is_empty()).then(|| value.into()),
-            "mechs" => {
-                config.sasl_mechanisms = value
-                    .split(',')
-                    .filter(|m| !m.is_empty())
-                    .map(String::from)
-                    .collect()
-            }
-            _ => {}
-        }
-    }
-}
-
+/// A seed's configuration and client octets.
 fn parse_seed(text: &str) -> (Pop3Config, Vec<u8>) {
-    let mut config = Pop3Config::default();
-    let mut input = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("! config") {
-            configure(&mut config, rest);
-        } else if let Some(rest) = line.strip_prefix("C: ") {
-            input.extend(support::unescape(rest));
-            input.extend_from_slice(b"\r\n");
-        } else if line == "C:" {
-            input.extend_from_slice(b"\r\n");
-        } else if let Some(rest) = line.strip_prefix("C- ") {
-            input.extend(support::unescape(rest));
-        }
+    let (words, input) = support::transcript::client_side(text);
+    let mut config = config::base();
+    for line in words {
+        config::configure(&mut config, &line).unwrap_or_else(|e| panic!("{e}"));
     }
     (config, input)
 }
@@ -521,7 +491,7 @@ fn fixture_answers(decisions: Vec<u8>) -> Answers {
 
 #[test]
 fn session_seeds_keep_the_response_grammar() {
-    let seeds = support::seeds(env!("CARGO_MANIFEST_DIR"), "session");
+    let seeds = support::session_seeds(env!("CARGO_MANIFEST_DIR"));
     assert!(seeds.len() >= 20, "only {} session seeds", seeds.len());
     for (path, text) in seeds {
         let (config, input) = parse_seed(&text);

@@ -11,12 +11,15 @@
 //! 2 × max_message_size + 2 × (SASL line + read size) + 2 × largest output + 16 KiB (the
 //! factors 2 are `Vec` growth), however much was sent.
 //!
-//! Seeds: `tests/corpus/session/*.txt`, in the transcript syntax: `C: text` (sent with
-//! CRLF), `C- text` (without), `! config ...` as in `tests/transcripts.rs`; all else is
-//! ignored. Each seed runs whole, one octet at a time and cut in three, accepting every
+//! Seeds: the client side (`C:`, `C-` and `! config` lines) of every
+//! `tests/transcripts/*.txt`, then the hand-written `tests/corpus/session/*.txt` in the
+//! same syntax. Each seed runs whole, one octet at a time and cut in three, accepting every
 //! decision and then refusing every one.
 
 use golub_fuzzkit as support;
+
+#[path = "support/config.rs"]
+mod config;
 
 use std::time::{Duration, Instant};
 
@@ -373,52 +376,12 @@ fn check_replies(output: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Applies `! config` words (a subset of `tests/transcripts.rs`'s).
-fn configure(config: &mut SessionConfig, words: &str) {
-    for word in words.split_whitespace() {
-        let (key, value) = word.split_once('=').unwrap_or((word, ""));
-        let n = || value.parse::<usize>().unwrap_or(0);
-        match key {
-            "vrfy" => config.vrfy_enabled = true,
-            "expn" => config.expn_enabled = true,
-            "starttls" => config.starttls_available = true,
-            "tls_active" => config.tls_active = true,
-            "auth" if value.is_empty() => {
-                config.auth_mechanisms = vec!["PLAIN".into(), "LOGIN".into()]
-            }
-            "auth" => config.auth_mechanisms = value.split(',').map(String::from).collect(),
-            "auth_without_tls" => config.auth_without_tls = true,
-            "auth_required" => config.auth_required = true,
-            "max_message_size" => config.max_message_size = n(),
-            "max_recipients" => config.max_recipients = n(),
-            "max_command_line" => config.max_command_line = n(),
-            "max_text_line" => config.max_text_line = n(),
-            "max_errors" => config.max_errors = n(),
-            "command_timeout" => config.command_timeout = Duration::from_secs(n() as u64),
-            "data_timeout" => config.data_timeout = Duration::from_secs(n() as u64),
-            _ => {}
-        }
-    }
-}
-
 /// A seed's configuration and client octets.
 fn parse_seed(text: &str) -> (SessionConfig, Vec<u8>) {
-    let mut config = SessionConfig {
-        hostname: "mx.example".into(),
-        ..SessionConfig::default()
-    };
-    let mut input = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("! config") {
-            configure(&mut config, rest);
-        } else if let Some(rest) = line.strip_prefix("C: ") {
-            input.extend(support::unescape(rest));
-            input.extend_from_slice(b"\r\n");
-        } else if line == "C:" {
-            input.extend_from_slice(b"\r\n");
-        } else if let Some(rest) = line.strip_prefix("C- ") {
-            input.extend(support::unescape(rest));
-        }
+    let (words, input) = support::transcript::client_side(text);
+    let mut config = config::base();
+    for line in words {
+        config::configure(&mut config, &line).unwrap_or_else(|e| panic!("{e}"));
     }
     (config, input)
 }
@@ -442,7 +405,7 @@ fn run(
 
 #[test]
 fn session_seeds_keep_the_reply_grammar() {
-    let seeds = support::seeds(env!("CARGO_MANIFEST_DIR"), "session");
+    let seeds = support::session_seeds(env!("CARGO_MANIFEST_DIR"));
     assert!(seeds.len() >= 20, "only {} session seeds", seeds.len());
     for (path, text) in seeds {
         let (config, input) = parse_seed(&text);
