@@ -26,6 +26,7 @@ mod config;
 use std::time::{Duration, Instant};
 
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
+use golub_types::sasl::encode_base64;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -563,24 +564,6 @@ fn large_inputs_keep_memory_bounded() {
     }
 }
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            s.push(if i <= c.len() {
-                A[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    s
-}
-
 fn sasl_response() -> impl Strategy<Value = String> {
     prop_oneof![
         (
@@ -588,8 +571,8 @@ fn sasl_response() -> impl Strategy<Value = String> {
             prop::sample::select(vec!["alice@example.org", "", "x\0y"]),
             prop::sample::select(vec!["secret", "", "pass word"]),
         )
-            .prop_map(|(z, c, p)| base64(format!("{z}\0{c}\0{p}").as_bytes())),
-        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| base64(&b)),
+            .prop_map(|(z, c, p)| encode_base64(format!("{z}\0{c}\0{p}").as_bytes())),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| encode_base64(&b)),
         "[A-Za-z0-9+/=]{0,24}",
         Just("=".to_string()),
         Just("*".to_string()),

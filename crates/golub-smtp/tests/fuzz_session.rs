@@ -24,6 +24,7 @@ mod config;
 use std::time::{Duration, Instant};
 
 use golub_smtp::{Event, Session, SessionConfig};
+use golub_types::sasl::encode_base64;
 use golub_types::{EnhancedCode, QueueId, Reply};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -501,25 +502,6 @@ fn large_inputs_keep_memory_bounded() {
     }
 }
 
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
 fn sasl_response() -> impl Strategy<Value = String> {
     prop_oneof![
         (
@@ -527,8 +509,8 @@ fn sasl_response() -> impl Strategy<Value = String> {
             prop::sample::select(vec!["alice@example.org", "", "bob", "x\0y"]),
             prop::sample::select(vec!["secret", "", "pass word", "\u{e9}"]),
         )
-            .prop_map(|(z, c, p)| base64(format!("{z}\0{c}\0{p}").as_bytes())),
-        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| base64(&b)),
+            .prop_map(|(z, c, p)| encode_base64(format!("{z}\0{c}\0{p}").as_bytes())),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| encode_base64(&b)),
         "[A-Za-z0-9+/=]{0,24}",
         Just("=".to_string()),
         Just("*".to_string()),

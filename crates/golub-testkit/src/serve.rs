@@ -1,11 +1,11 @@
 //! `golub serve` as a child process, for the tests of the binary: a configuration in a
 //! temporary directory (SMTP on a free loopback port, no other listener), the admin
-//! commands, start with a wait for the listener (polled with a deadline), kill, restart.
+//! commands ([`run_golub`] for any configuration), start with a wait for the listener (polled with a deadline), kill, restart.
 //! Dropping it kills the server.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -147,6 +147,16 @@ impl Drop for GolubProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs `bin --config <config> <args>` to its end (the admin commands of the binary).
+pub fn run_golub(bin: &str, config: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("golub runs")
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
