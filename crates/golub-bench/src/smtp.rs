@@ -20,11 +20,7 @@ use crate::control::Control;
 use crate::message::{MessageFactory, check_mailbox};
 use crate::report::{SmtpReport, Tally};
 use crate::wire::{self, WireError};
-
-/// Longest reply line accepted; RFC 5321 §4.5.3.1.5 allows 512, servers exceed it.
-const MAX_REPLY_LINE: usize = 4096;
-/// Most lines in one multi-line reply (an EHLO lists a few dozen at most).
-const MAX_REPLY_LINES: usize = 128;
+use golub_smtp::codec::reply::{self, ReplyParser};
 
 /// What to send, where, and how.
 #[derive(Debug, Clone)]
@@ -307,7 +303,7 @@ impl From<WireError> for Failure {
 pub struct Reply {
     /// The three-digit code.
     pub code: u16,
-    /// Text of each line, after the code and its separator.
+    /// Text of each line, after the code, its separator and the enhanced code if any.
     pub lines: Vec<String>,
 }
 
@@ -322,48 +318,22 @@ impl Reply {
     }
 }
 
-/// Reads one reply, all its `ddd-` lines up to the `ddd ` line.
+/// Reads one reply, all its `ddd-` lines up to the `ddd ` line, with golub-smtp's reply
+/// parser (which also bounds the line length and the number of lines).
 async fn read_reply<R>(reader: &mut R, buf: &mut Vec<u8>, limit: Duration) -> Result<Reply, Failure>
 where
     R: tokio::io::AsyncBufRead + tokio::io::AsyncRead + Unpin,
 {
-    let mut lines = Vec::new();
-    let mut code = None;
-    for _ in 0..MAX_REPLY_LINES {
-        wire::read_line(reader, buf, MAX_REPLY_LINE, limit).await?;
-        let (this_code, last, text) =
-            parse_reply_line(wire::trim_eol(buf)).ok_or(Failure::Malformed)?;
-        if code.is_some_and(|c| c != this_code) {
-            return Err(Failure::Malformed);
-        }
-        code = Some(this_code);
-        lines.push(text);
-        if last {
+    let mut parser = ReplyParser::new();
+    loop {
+        wire::read_line(reader, buf, reply::MAX_LINE, limit).await?;
+        if let Some(reply) = parser.push_line(buf).map_err(|_| Failure::Malformed)? {
             return Ok(Reply {
-                code: this_code,
-                lines,
+                code: reply.code,
+                lines: reply.lines,
             });
         }
     }
-    Err(Failure::Malformed)
-}
-
-/// Splits a reply line into code, whether it is the last line, and text.
-fn parse_reply_line(line: &[u8]) -> Option<(u16, bool, String)> {
-    let digits = line.get(..3)?;
-    if !digits.iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&digits[0]) {
-        return None;
-    }
-    let code = digits
-        .iter()
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    let last = match line.get(3) {
-        None | Some(b' ') => true,
-        Some(b'-') => false,
-        Some(_) => return None,
-    };
-    let text = String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned();
-    Some((code, last, text))
 }
 
 /// An open SMTP connection past EHLO.

@@ -1,6 +1,7 @@
-//! Shared by the fuzz targets of the protocol crates: the seed corpus reader, a proptest loop that
-//! can run for a wall-clock budget, and an allocator that counts the live heap octets of
-//! each thread so a target can bound what the code under test keeps.
+//! Shared by the tests of the protocol crates: the transcript runner ([`transcript`]), the
+//! seed corpus reader, a proptest loop that can run for a wall-clock budget, and an
+//! allocator that counts the live heap octets of each thread so a target can bound what the
+//! code under test keeps.
 //!
 //! Environment: `PROPTEST_CASES` sets the cases per run (per batch with a budget);
 //! `GOLUB_FUZZ_SECONDS` loops batches with fresh seeds until that many seconds passed;
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+pub mod transcript;
 
 /// Counts live heap octets per thread; the tests in one binary run on separate threads.
 pub struct Counting;
@@ -64,14 +67,26 @@ pub fn live() -> isize {
 /// The seed files `<crate_dir>/tests/corpus/<target>/*.txt`, sorted by name, with their
 /// text. Pass `env!("CARGO_MANIFEST_DIR")` of the crate whose corpus it is.
 pub fn seeds(crate_dir: &str, target: &str) -> Vec<(PathBuf, String)> {
-    let dir = Path::new(crate_dir).join("tests/corpus").join(target);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+    text_files(&Path::new(crate_dir).join("tests/corpus").join(target))
+}
+
+/// The seeds of a session target: the transcripts `tests/transcripts/*.txt` followed by
+/// the hand-written `tests/corpus/session/*.txt`, all in the transcript syntax.
+pub fn session_seeds(crate_dir: &str) -> Vec<(PathBuf, String)> {
+    let mut all = transcript::transcripts(crate_dir);
+    all.extend(seeds(crate_dir, "session"));
+    all
+}
+
+/// The `*.txt` files of `dir`, sorted by name, with their text; panics if there is none.
+fn text_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .collect();
     paths.sort();
-    assert!(!paths.is_empty(), "no seeds in {}", dir.display());
+    assert!(!paths.is_empty(), "no .txt files in {}", dir.display());
     paths
         .into_iter()
         .map(|p| {
@@ -87,9 +102,14 @@ pub fn seed_lines(text: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
 }
 
-/// Undoes the escapes of seed files: `\r`, `\n`, `\t`, `\\`, `\xHH`, and `\{N*TEXT}` for
-/// TEXT repeated N times (long lines).
+/// Undoes the escapes of seed files and transcripts: `\r`, `\n`, `\t`, `\\`, `\xHH`,
+/// and `\{N*TEXT}` for TEXT repeated N times (long lines). Panics on a bad escape.
 pub fn unescape(s: &str) -> Vec<u8> {
+    try_unescape(s).unwrap_or_else(|e| panic!("{e} in {s:?}"))
+}
+
+/// [`unescape`], with an error for a bad escape.
+pub fn try_unescape(s: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some(i) = rest.find('\\') {
@@ -101,25 +121,23 @@ pub fn unescape(s: &str) -> Vec<u8> {
             Some(b't') => (b"\t".to_vec(), 1),
             Some(b'\\') => (b"\\".to_vec(), 1),
             Some(b'x') => {
-                let hex = esc.get(1..3).expect("\\x needs two hex digits");
-                (
-                    vec![u8::from_str_radix(hex, 16).expect("bad \\x escape")],
-                    3,
-                )
+                let hex = esc.get(1..3).unwrap_or("");
+                let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("bad \\x{hex}"))?;
+                (vec![byte], 3)
             }
             Some(b'{') => {
-                let end = esc.find('}').expect("unterminated \\{");
-                let (n, text) = esc[1..end].split_once('*').expect("\\{N*TEXT}");
-                let n: usize = n.parse().expect("bad repeat count");
-                (unescape(text).repeat(n), end + 1)
+                let end = esc.find('}').ok_or("unterminated \\{")?;
+                let (n, text) = esc[1..end].split_once('*').ok_or("\\{ needs N*TEXT}")?;
+                let n: usize = n.parse().map_err(|_| format!("bad repeat count {n:?}"))?;
+                (try_unescape(text)?.repeat(n), end + 1)
             }
-            _ => panic!("bad escape in {s:?}"),
+            other => return Err(format!("bad escape \\{:?}", other.map(|&b| b as char))),
         };
         out.extend_from_slice(&bytes);
         rest = &esc[used..];
     }
     out.extend_from_slice(rest.as_bytes());
-    out
+    Ok(out)
 }
 
 /// Escapes octets for a seed file line (the inverse of [`unescape`]).

@@ -13,15 +13,20 @@
 //! nothing comes out any more; the heap the session keeps stays under 2 × (SASL line +
 //! read size) + 2 × largest output + 16 KiB.
 //!
-//! Seeds: `tests/corpus/session/*.txt` in the transcript syntax (`C: `, `C- `,
-//! `! config ...` as in `tests/transcripts.rs`); each runs whole and one octet at a time,
+//! Seeds: the client side (`C:`, `C-` and `! config` lines) of every
+//! `tests/transcripts/*.txt`, then the hand-written `tests/corpus/session/*.txt` in the
+//! same syntax; each runs whole and one octet at a time,
 //! accepting every decision and then refusing every one.
 
 use golub_fuzzkit as support;
 
+#[path = "support/config.rs"]
+mod config;
+
 use std::time::{Duration, Instant};
 
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
+use golub_types::sasl::encode_base64;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -437,46 +442,12 @@ fn check_responses(output: &[u8], retr_bodies: &[Vec<u8>]) -> Result<(), TestCas
     Ok(())
 }
 
-fn configure(config: &mut Pop3Config, words: &str) {
-    for word in words.split_whitespace() {
-        let (key, value) = word.split_once('=').unwrap_or((word, ""));
-        let n = || value.parse::<u64>().unwrap_or(0);
-        match key {
-            "plaintext" => config.allow_plaintext_auth = true,
-            "stls" => config.stls_available = true,
-            "tls_active" => config.tls_active = true,
-            "hostname" => config.hostname = value.into(),
-            "max_errors" => config.max_errors = n() as usize,
-            "max_line" => config.max_line = n() as usize,
-            "command_timeout" => config.command_timeout = Duration::from_secs(n()),
-            "login_delay" => config.login_delay = Some(n() as u32),
-            "expire" => config.expire = (!value.is_empty()).then(|| value.into()),
-            "mechs" => {
-                config.sasl_mechanisms = value
-                    .split(',')
-                    .filter(|m| !m.is_empty())
-                    .map(String::from)
-                    .collect()
-            }
-            _ => {}
-        }
-    }
-}
-
+/// A seed's configuration and client octets.
 fn parse_seed(text: &str) -> (Pop3Config, Vec<u8>) {
-    let mut config = Pop3Config::default();
-    let mut input = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("! config") {
-            configure(&mut config, rest);
-        } else if let Some(rest) = line.strip_prefix("C: ") {
-            input.extend(support::unescape(rest));
-            input.extend_from_slice(b"\r\n");
-        } else if line == "C:" {
-            input.extend_from_slice(b"\r\n");
-        } else if let Some(rest) = line.strip_prefix("C- ") {
-            input.extend(support::unescape(rest));
-        }
+    let (words, input) = support::transcript::client_side(text);
+    let mut config = config::base();
+    for line in words {
+        config::configure(&mut config, &line).unwrap_or_else(|e| panic!("{e}"));
     }
     (config, input)
 }
@@ -521,7 +492,7 @@ fn fixture_answers(decisions: Vec<u8>) -> Answers {
 
 #[test]
 fn session_seeds_keep_the_response_grammar() {
-    let seeds = support::seeds(env!("CARGO_MANIFEST_DIR"), "session");
+    let seeds = support::session_seeds(env!("CARGO_MANIFEST_DIR"));
     assert!(seeds.len() >= 20, "only {} session seeds", seeds.len());
     for (path, text) in seeds {
         let (config, input) = parse_seed(&text);
@@ -593,24 +564,6 @@ fn large_inputs_keep_memory_bounded() {
     }
 }
 
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            s.push(if i <= c.len() {
-                A[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    s
-}
-
 fn sasl_response() -> impl Strategy<Value = String> {
     prop_oneof![
         (
@@ -618,8 +571,8 @@ fn sasl_response() -> impl Strategy<Value = String> {
             prop::sample::select(vec!["alice@example.org", "", "x\0y"]),
             prop::sample::select(vec!["secret", "", "pass word"]),
         )
-            .prop_map(|(z, c, p)| base64(format!("{z}\0{c}\0{p}").as_bytes())),
-        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| base64(&b)),
+            .prop_map(|(z, c, p)| encode_base64(format!("{z}\0{c}\0{p}").as_bytes())),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| encode_base64(&b)),
         "[A-Za-z0-9+/=]{0,24}",
         Just("=".to_string()),
         Just("*".to_string()),

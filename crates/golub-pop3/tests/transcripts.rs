@@ -1,10 +1,7 @@
 //! Runs every `tests/transcripts/*.txt` against a POP3 session and a tiny fake driver.
 //!
-//! Transcript lines:
-//! - `C: text` the client sends `text` and CRLF, in one write; `C- text` sends it
-//!   without CRLF. Escapes: `\r`, `\n`, `\t`, `\\`, `\xHH`.
-//! - `S: text` the next line the server sent, exactly (without its CRLF). Every output line
-//!   must be matched before the client's next write and by the end of the file.
+//! The runner (`golub_fuzzkit::transcript`) reads `C:`, `C-`, `S:`, `#`, `! advance N`,
+//! `! closed`, `! open` and `! shutdown` as its documentation says; POP3 adds:
 //! - `! config key[=value] ...` before anything else: `plaintext` (allow_plaintext_auth),
 //!   `stls`, `tls_active`, `hostname=`, `max_errors=`, `max_line=`, `command_timeout=`
 //!   (seconds), `login_delay=`, `expire=` (empty: none), `mechs=PLAIN,LOGIN` (empty: none).
@@ -15,25 +12,23 @@
 //!   last one's indexes (`-`: none).
 //! - `! unreadable` makes the driver answer the next `ContentNeeded` with
 //!   `content_unavailable`; `! update_fails` makes it answer `update_done(false)`.
-//! - `! advance N` moves the clock N seconds on and calls `handle_timeout`;
-//!   `! timeout N|none` checks `poll_timeout` (N seconds from now).
-//! - `! closed` / `! open` check `is_closed`; `! shutdown` calls `shutdown`;
+//! - `! timeout N|none` checks `poll_timeout` (N seconds from now);
 //!   `! pending true|false` checks `wants_decision`.
-//! - `#` starts a comment; blank lines are ignored.
 //!
 //! The driver: "alice@example.org" with password "secret" gets a three-message maildrop
 //! (`tests/fixtures/plain.eml`, `dot-lines.eml`, `long-body.eml`), "locked@example.org"
 //! gets `InUse`, "temp@example.org" `TempFail`, "blocked@example.org" `Blocked`, anything
 //! else `Invalid`.
 
-use std::collections::VecDeque;
-use std::fmt::Write as _;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use golub_fuzzkit::transcript::{self, attempt_fields};
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
 use golub_types::sasl::Credential;
 use golub_types::sasl::scram::ScramCredentials;
+
+#[path = "support/config.rs"]
+mod config;
 
 const FIXTURES: [(&str, &[u8]); 3] = [
     ("msg-1-plain", include_bytes!("fixtures/plain.eml")),
@@ -69,11 +64,8 @@ fn maildrop() -> Vec<MessageInfo> {
         .collect()
 }
 
-struct Runner {
-    config: Pop3Config,
-    session: Option<Session>,
-    now: Instant,
-    output: VecDeque<String>,
+struct Driver {
+    session: Session,
     /// `StlsRequested` seen and not yet answered by `! tls`.
     tls_requested: bool,
     /// The last `AuthAttempted`: mechanism, authzid, user.
@@ -83,40 +75,20 @@ struct Runner {
     update_fails: bool,
 }
 
-fn unescape(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next() {
-            Some('r') => out.push(b'\r'),
-            Some('n') => out.push(b'\n'),
-            Some('t') => out.push(b'\t'),
-            Some('\\') => out.push(b'\\'),
-            Some('x') => {
-                let hex: String = chars.by_ref().take(2).collect();
-                out.push(u8::from_str_radix(&hex, 16).map_err(|_| format!("bad \\x{hex}"))?);
-            }
-            other => return Err(format!("bad escape \\{other:?}")),
-        }
-    }
-    Ok(out)
-}
+impl transcript::Driver for Driver {
+    type Config = Pop3Config;
 
-impl Runner {
-    fn new() -> Self {
-        Runner {
-            config: Pop3Config {
-                hostname: "pop.example".to_string(),
-                ..Pop3Config::default()
-            },
-            session: None,
-            now: Instant::now(),
-            output: VecDeque::new(),
+    fn config() -> Pop3Config {
+        config::base()
+    }
+
+    fn configure(config: &mut Pop3Config, words: &str) -> Result<(), String> {
+        config::configure(config, words)
+    }
+
+    fn start(config: Pop3Config, now: Instant) -> Self {
+        Driver {
+            session: Session::new(config, now),
             tls_requested: false,
             attempt: None,
             updates: Vec::new(),
@@ -125,50 +97,25 @@ impl Runner {
         }
     }
 
-    fn configure(&mut self, words: &str) -> Result<(), String> {
-        if self.session.is_some() {
-            return Err("config after the session started".into());
-        }
-        for word in words.split_whitespace() {
-            let (key, value) = word.split_once('=').unwrap_or((word, ""));
-            let num = || {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("bad number in {word}"))
-            };
-            let c = &mut self.config;
-            match key {
-                "plaintext" => c.allow_plaintext_auth = true,
-                "stls" => c.stls_available = true,
-                "tls_active" => c.tls_active = true,
-                "hostname" => c.hostname = value.to_string(),
-                "max_errors" => c.max_errors = num()? as usize,
-                "max_line" => c.max_line = num()? as usize,
-                "command_timeout" => c.command_timeout = Duration::from_secs(num()?),
-                "login_delay" => c.login_delay = Some(num()? as u32),
-                "expire" if value.is_empty() => c.expire = None,
-                "expire" => c.expire = Some(value.to_string()),
-                "mechs" if value.is_empty() => c.sasl_mechanisms = Vec::new(),
-                "mechs" => c.sasl_mechanisms = value.split(',').map(str::to_string).collect(),
-                _ => return Err(format!("unknown config {word}")),
-            }
-        }
-        Ok(())
+    fn input(&mut self, data: &[u8], now: Instant) {
+        self.session.handle_input(data, now);
     }
 
-    fn session(&mut self) -> &mut Session {
-        if self.session.is_none() {
-            self.session = Some(Session::new(self.config.clone(), self.now));
-        }
-        self.collect();
-        self.session.as_mut().unwrap()
+    fn timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now);
     }
 
-    /// Answers events as the fake driver does and gathers the output lines.
-    fn collect(&mut self) {
-        let Some(s) = self.session.as_mut() else {
-            return;
-        };
+    fn shutdown(&mut self) {
+        self.session.shutdown();
+    }
+
+    fn is_closed(&mut self) -> bool {
+        self.session.is_closed()
+    }
+
+    /// Answers events as the fake driver does and gathers the output.
+    fn collect(&mut self, out: &mut Vec<u8>) {
+        let s = &mut self.session;
         while let Some(event) = s.poll_event() {
             match event {
                 Event::StlsRequested => self.tls_requested = true,
@@ -218,72 +165,14 @@ impl Runner {
                 }
             }
         }
-        let mut out = Vec::new();
-        s.poll_output(&mut out);
-        let text = String::from_utf8_lossy(&out);
-        let mut rest = &*text;
-        while let Some((line, tail)) = rest.split_once("\r\n") {
-            self.output.push_back(line.to_string());
-            rest = tail;
-        }
-        if !rest.is_empty() {
-            self.output.push_back(format!("<unterminated: {rest:?}>"));
-        }
+        s.poll_output(out);
     }
 
-    fn step(&mut self, line: &str) -> Result<(), String> {
-        if line.trim().is_empty() || line.starts_with('#') {
-            return Ok(());
-        }
-        let client = match line {
-            "C:" => Some(""),
-            _ => line.strip_prefix("C: ").or(line.strip_prefix("C- ")),
-        };
-        if let Some(text) = client {
-            let mut data = unescape(text)?;
-            if !line.starts_with("C- ") {
-                data.extend_from_slice(b"\r\n");
-            }
-            self.session();
-            if let Some(extra) = self.output.front() {
-                return Err(format!(
-                    "unexpected server output before this write: {extra:?}"
-                ));
-            }
-            let now = self.now;
-            self.session().handle_input(&data, now);
-            self.collect();
-            return Ok(());
-        }
-        if let Some(want) = line.strip_prefix("S: ").or((line == "S:").then_some("")) {
-            self.session();
-            let want = String::from_utf8(unescape(want)?).map_err(|e| e.to_string())?;
-            return match self.output.pop_front() {
-                Some(got) if got == want => Ok(()),
-                Some(got) => Err(format!("expected {want:?}, got {got:?}")),
-                None => Err(format!("expected {want:?}, got nothing")),
-            };
-        }
-        let Some(directive) = line.strip_prefix("! ") else {
-            return Err("unknown line".into());
-        };
-        let (name, arg) = directive.split_once(' ').unwrap_or((directive, ""));
-        if name == "config" {
-            return self.configure(arg);
-        }
-        self.session();
+    fn directive(&mut self, name: &str, arg: &str, now: Instant) -> Result<(), String> {
         match name {
-            "advance" => {
-                let secs = arg.parse().map_err(|_| "bad seconds")?;
-                self.now += Duration::from_secs(secs);
-                let now = self.now;
-                self.session().handle_timeout(now);
-                self.collect();
-            }
             "timeout" => {
-                let now = self.now;
                 let got = self
-                    .session()
+                    .session
                     .poll_timeout()
                     .map(|t| t.duration_since(now).as_secs().to_string())
                     .unwrap_or_else(|| "none".to_string());
@@ -291,21 +180,11 @@ impl Runner {
                     return Err(format!("poll_timeout() is {got}"));
                 }
             }
-            "closed" | "open" => {
-                let closed = self.session().is_closed();
-                if closed != (name == "closed") {
-                    return Err(format!("session is_closed() is {closed}"));
-                }
-            }
             "pending" => {
-                let pending = self.session().wants_decision();
+                let pending = self.session.wants_decision();
                 if pending.to_string() != arg {
                     return Err(format!("wants_decision() is {pending}"));
                 }
-            }
-            "shutdown" => {
-                self.session().shutdown();
-                self.collect();
             }
             "unreadable" => self.unreadable = true,
             "update_fails" => self.update_fails = true,
@@ -313,26 +192,18 @@ impl Runner {
                 if !std::mem::take(&mut self.tls_requested) {
                     return Err("no StlsRequested event to answer".into());
                 }
-                let now = self.now;
-                self.session().tls_established(now);
-                self.collect();
+                self.session.tls_established(now);
             }
             "user" => {
-                let got = self.session().user().unwrap_or("none").to_string();
+                let got = self.session.user().unwrap_or("none").to_string();
                 if got != arg {
                     return Err(format!("user() is {got}"));
                 }
             }
-            "attempt" => {
-                let want: Vec<String> = arg
-                    .split(' ')
-                    .map(|w| if w == "-" { "" } else { w }.to_string())
-                    .collect();
-                match &self.attempt {
-                    Some(got) if got[..] == want[..] => {}
-                    got => return Err(format!("last auth attempt was {got:?}")),
-                }
-            }
+            "attempt" => match &self.attempt {
+                Some(got) if got[..] == attempt_fields(arg)[..] => {}
+                got => return Err(format!("last auth attempt was {got:?}")),
+            },
             "updates" => {
                 let n: usize = arg.parse().map_err(|_| "bad count")?;
                 if self.updates.len() != n {
@@ -356,25 +227,6 @@ impl Runner {
         }
         Ok(())
     }
-
-    fn finish(&mut self) -> Result<(), String> {
-        self.session();
-        match self.output.front() {
-            Some(extra) => Err(format!("unmatched server output at the end: {extra:?}")),
-            None => Ok(()),
-        }
-    }
-}
-
-fn run_file(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut runner = Runner::new();
-    for (i, line) in text.lines().enumerate() {
-        runner
-            .step(line)
-            .map_err(|e| format!("line {}: {line}\n    {e}", i + 1))?;
-    }
-    runner.finish()
 }
 
 #[test]
@@ -390,25 +242,5 @@ fn fixture_sizes_count_crlf_line_ends() {
 
 #[test]
 fn transcripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no transcripts in {}", dir.display());
-    let mut failures = String::new();
-    for file in &files {
-        if let Err(e) = run_file(file) {
-            let name = file.file_name().unwrap().to_string_lossy();
-            writeln!(failures, "{name}: {e}").unwrap();
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} transcripts failed:\n{failures}",
-        failures.lines().filter(|l| !l.starts_with(' ')).count(),
-        files.len()
-    );
+    transcript::run_all::<Driver>(env!("CARGO_MANIFEST_DIR"));
 }

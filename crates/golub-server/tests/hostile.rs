@@ -23,27 +23,11 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
-async fn greeted(addr: std::net::SocketAddr) -> SmtpClient {
-    let mut c = SmtpClient::connect(addr).await;
-    assert_eq!(c.code().await, Some(220));
-    assert!(c.cmd("EHLO client.example").await.starts_with("250"));
-    c
-}
-
 /// A whole transaction to alice; returns the reply to the end of DATA.
 async fn send_one(c: &mut SmtpClient, subject: &str) -> String {
-    assert!(
-        c.cmd("MAIL FROM:<sender@remote.example>")
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd("RCPT TO:<alice@example.org>")
-            .await
-            .starts_with("250")
-    );
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.cmd(&format!("Subject: {subject}\r\n\r\nbody\r\n.")).await
+    let body = format!("Subject: {subject}\r\n\r\nbody");
+    c.send_message("sender@remote.example", "alice@example.org", &body)
+        .await
 }
 
 /// After an over-long line the session goes on (or, at the server's choice, is closed).
@@ -58,7 +42,7 @@ async fn still_usable_or_closed(c: &mut SmtpClient) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_line_that_never_ends_is_refused_without_growing_memory() {
     let t = TestServer::start().await;
-    let mut c = greeted(t.smtp).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let before = rss_kb();
     // 4 KiB in small writes, eight times the command line limit, and no LF.
     for i in 0..512 {
@@ -68,7 +52,7 @@ async fn a_line_that_never_ends_is_refused_without_growing_memory() {
         }
     }
     // Another client is served while the line is open.
-    let mut other = greeted(t.smtp).await;
+    let mut other = SmtpClient::greeted(t.smtp).await;
     assert!(send_one(&mut other, "meanwhile").await.starts_with("250"));
     c.send(b"\r\n").await;
     let r = c.reply().await.expect("a reply");
@@ -82,14 +66,14 @@ async fn a_line_that_never_ends_is_refused_without_growing_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_megabytes_without_a_line_end_do_not_stall_the_server() {
     let t = TestServer::start().await;
-    let mut c = greeted(t.smtp).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let before = rss_kb();
     let chunk = vec![b'A'; 64 * 1024];
     for _ in 0..80 {
         c.send(&chunk).await;
     }
     // Half-way through the flood another client sends a whole message.
-    let mut other = greeted(t.smtp).await;
+    let mut other = SmtpClient::greeted(t.smtp).await;
     assert!(send_one(&mut other, "meanwhile").await.starts_with("250"));
     for _ in 0..80 {
         c.send(&chunk).await;
@@ -154,7 +138,7 @@ async fn connections_past_the_limit_get_421_and_the_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_header_with_half_a_million_addresses_is_handled() {
     let t = TestServer::start().await;
-    let mut c = greeted(t.smtp).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let before = rss_kb();
     let mut msg = String::from("Subject: everyone\r\nTo: ");
     let mut on_line = 0;
@@ -193,7 +177,7 @@ async fn a_header_with_half_a_million_addresses_is_handled() {
     }
     // The session and the server go on.
     assert!(c.cmd("NOOP").await.starts_with("250"));
-    let mut other = greeted(t.smtp).await;
+    let mut other = SmtpClient::greeted(t.smtp).await;
     assert!(send_one(&mut other, "next").await.starts_with("250"));
     let grew = rss_kb().saturating_sub(before);
     assert!(grew < RSS_MARGIN_KB, "memory grew by {grew} kB");
@@ -202,7 +186,7 @@ async fn a_header_with_half_a_million_addresses_is_handled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_levels_of_mime_nesting_are_stored_and_delivered_whole() {
     let t = TestServer::start().await;
-    let mut c = greeted(t.smtp).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let mut msg = String::from("Subject: nested\r\nMIME-Version: 1.0\r\n");
     for level in 0..1000 {
         msg.push_str(&format!(
@@ -293,7 +277,7 @@ async fn no_address_form_relays_without_auth_on_port_25() {
     for utf8 in [false, true] {
         for rcpt in &forms {
             // A session per probe: refused recipients count towards the error limit.
-            let mut c = greeted(t.smtp).await;
+            let mut c = SmtpClient::greeted(t.smtp).await;
             let mail = if utf8 {
                 "MAIL FROM:<sender@remote.example> SMTPUTF8"
             } else {

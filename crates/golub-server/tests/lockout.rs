@@ -2,7 +2,7 @@
 //! run from one address is blocked, the right password from another address logs in, on
 //! SMTP submission and on POP3 alike.
 
-use golub_testkit::{SmtpClient, TestServer};
+use golub_testkit::{Pop3Client, SmtpClient, TestServer};
 use std::net::{IpAddr, SocketAddr};
 
 fn plain(user: &str, password: &str) -> String {
@@ -23,8 +23,7 @@ async fn smtp_attempt(addr: SocketAddr, from: IpAddr, password: &str) -> String 
 
 /// One POP3 USER/PASS attempt on a new connection from `from`; the answer to PASS.
 async fn pop3_attempt(addr: SocketAddr, from: IpAddr, password: &str) -> String {
-    let mut c = SmtpClient::connect_from(addr, from).await;
-    assert!(c.reply().await.unwrap_or_default().starts_with("+OK"));
+    let mut c = Pop3Client::connect_from(addr, from).await;
     assert!(c.cmd("USER alice@example.org").await.starts_with("+OK"));
     c.cmd(&format!("PASS {password}")).await
 }

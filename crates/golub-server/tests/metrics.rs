@@ -2,7 +2,7 @@
 //! AUTH, a refused and an accepted recipient, a POP3 login, and the delivery that follows
 //! show up as counters; other paths get 404; the endpoint stops with the server.
 
-use golub_testkit::{DEADLINE, SmtpClient, TestServer};
+use golub_testkit::{DEADLINE, Pop3Client, SmtpClient, TestServer};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -79,8 +79,7 @@ async fn scraped_counters_follow_a_submission_and_its_delivery() {
     assert!(c.cmd("QUIT").await.starts_with("221"));
     t.wait_for_inbox("bob@example.org", 1).await;
 
-    let mut p = SmtpClient::connect(t.addr("pop3")).await;
-    assert!(p.reply().await.unwrap_or_default().starts_with("+OK"));
+    let mut p = Pop3Client::connect(t.addr("pop3")).await;
     assert!(p.cmd("USER bob@example.org").await.starts_with("+OK"));
     assert!(p.cmd("PASS pw").await.starts_with("+OK"));
     assert!(p.cmd("QUIT").await.starts_with("+OK"));

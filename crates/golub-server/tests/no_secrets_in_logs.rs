@@ -4,7 +4,7 @@
 //! the client sent them. Alone in its file: a global subscriber is per process.
 
 use golub_store::hash_password;
-use golub_testkit::{SmtpClient, TestServer, base64};
+use golub_testkit::{Pop3Client, SmtpClient, TestServer, base64};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -77,16 +77,14 @@ async fn passwords_never_reach_the_logs() {
     }
     // POP3 USER/PASS and AUTH PLAIN.
     for (password, ok) in [(WRONG, false), (RIGHT, true)] {
-        let mut c = SmtpClient::connect(t.addr("pop3")).await;
-        assert!(c.reply().await.unwrap().starts_with("+OK"));
+        let mut c = Pop3Client::connect(t.addr("pop3")).await;
         assert!(c.cmd(&format!("USER {USER}")).await.starts_with("+OK"));
         let r = c.cmd(&format!("PASS {password}")).await;
         assert_eq!(r.starts_with("+OK"), ok, "{r}");
         if ok {
             assert!(c.cmd("QUIT").await.starts_with("+OK"));
         }
-        let mut c = SmtpClient::connect(t.addr("pop3")).await;
-        assert!(c.reply().await.unwrap().starts_with("+OK"));
+        let mut c = Pop3Client::connect(t.addr("pop3")).await;
         let r = c
             .cmd(&format!("AUTH PLAIN {}", plain(USER, password)))
             .await;

@@ -2,44 +2,8 @@
 //! DELE, pop3s) and curl, on mail that arrived by SMTP; plus the RFC 1939 promises that a
 //! dropped connection deletes nothing and that the maildrop is locked.
 
-use golub_testkit::{SmtpClient, TestServer};
+use golub_testkit::{Pop3Client, TestServer, python};
 use std::process::Command;
-
-async fn deliver(t: &TestServer, to: &str, body: &str) {
-    let mut c = t.connect().await;
-    assert_eq!(c.code().await, Some(220));
-    assert!(c.cmd("EHLO client.example").await.starts_with("250"));
-    assert!(
-        c.cmd("MAIL FROM:<carol@remote.example>")
-            .await
-            .starts_with("250")
-    );
-    assert!(c.cmd(&format!("RCPT TO:<{to}>")).await.starts_with("250"));
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.send(format!("{body}\r\n.\r\n").as_bytes()).await;
-    assert_eq!(c.code().await, Some(250));
-}
-
-async fn python(script: &'static str, args: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(&args)
-            .output()
-            .expect("python3 runs");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap()
-}
 
 const POPLIB_SCRIPT: &str = r#"
 import poplib, ssl, sys
@@ -93,14 +57,12 @@ print('ok')
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poplib_retrieves_byte_exact_and_uidl_is_stable() {
     let t = TestServer::start().await;
-    deliver(
-        &t,
+    t.deliver(
         "alice@example.org",
         "Subject: one\r\n\r\nfirst\r\n..dotted line\r\n",
     )
     .await;
-    deliver(
-        &t,
+    t.deliver(
         "alice@example.org",
         "Subject: two\r\n\r\nsecond\r\nline 2\r\nline 3",
     )
@@ -111,7 +73,7 @@ async fn poplib_retrieves_byte_exact_and_uidl_is_stable() {
     std::fs::write(&expected, stored.join(&b"\n---\n"[..])).unwrap();
     let (ok, out) = python(
         POPLIB_SCRIPT,
-        vec![
+        &[
             t.addr("pop3").port().to_string(),
             t.addr("pop3s").port().to_string(),
             expected.display().to_string(),
@@ -128,12 +90,8 @@ async fn poplib_retrieves_byte_exact_and_uidl_is_stable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_reads_a_message_over_pop3s_and_stls() {
     let t = TestServer::start().await;
-    deliver(
-        &t,
-        "bob@example.org",
-        "Subject: for curl\r\n\r\nhello curl\r\n",
-    )
-    .await;
+    t.deliver("bob@example.org", "Subject: for curl\r\n\r\nhello curl\r\n")
+        .await;
     let stored = t.wait_for_inbox("bob@example.org", 1).await;
     for url in [
         format!("pop3s://127.0.0.1:{}/1", t.addr("pop3s").port()),
@@ -165,10 +123,8 @@ async fn curl_reads_a_message_over_pop3s_and_stls() {
     }
 }
 
-async fn pop3_login(addr: std::net::SocketAddr, user: &str) -> SmtpClient {
-    // SmtpClient reads lines; POP3 status lines are single lines too.
-    let mut c = SmtpClient::connect(addr).await;
-    assert!(c.reply().await.unwrap().starts_with("+OK"));
+async fn pop3_login(addr: std::net::SocketAddr, user: &str) -> Pop3Client {
+    let mut c = Pop3Client::connect(addr).await;
     assert!(c.cmd(&format!("USER {user}")).await.starts_with("+OK"));
     c
 }
@@ -176,7 +132,8 @@ async fn pop3_login(addr: std::net::SocketAddr, user: &str) -> SmtpClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_deletes_nothing_and_the_maildrop_is_locked() {
     let t = TestServer::start_with(|c| c.auth.allow_plaintext = true).await;
-    deliver(&t, "alice@example.org", "Subject: keep me\r\n\r\nx").await;
+    t.deliver("alice@example.org", "Subject: keep me\r\n\r\nx")
+        .await;
     t.wait_for_inbox("alice@example.org", 1).await;
     let pop3 = t.addr("pop3");
     let mut a = pop3_login(pop3, "alice@example.org").await;

@@ -1,17 +1,7 @@
 //! The server as real clients see it: Python's smtplib and lettre, each sending mail that
 //! must arrive byte-exact in the recipients' INBOXes.
 
-use golub_testkit::TestServer;
-use std::process::Command;
-
-fn python(script: &str, port: u16) -> std::process::Output {
-    Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(port.to_string())
-        .output()
-        .expect("python3 runs")
-}
+use golub_testkit::{TestServer, python};
 
 const SMTPLIB_SCRIPT: &str = r#"
 import smtplib, sys
@@ -40,18 +30,8 @@ print('ok')
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_smtplib_delivers_to_local_users_byte_exact() {
     let t = TestServer::start().await;
-    let out = tokio::task::spawn_blocking({
-        let port = t.smtp.port();
-        move || python(SMTPLIB_SCRIPT, port)
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "smtplib: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) = python(SMTPLIB_SCRIPT, &[t.smtp.port().to_string()]).await;
+    assert!(ok, "smtplib: {out}");
     let alice = t.wait_for_inbox("alice@example.org", 1).await;
     let bob = t.wait_for_inbox("bob@example.org", 1).await;
     let a = String::from_utf8(alice[0].clone()).unwrap();

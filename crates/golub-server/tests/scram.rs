@@ -4,8 +4,7 @@
 //! with PLAIN until their password is set again.
 
 use golub_store::hash_password;
-use golub_testkit::TestServer;
-use std::process::Command;
+use golub_testkit::{TestServer, python};
 
 const SCRAM_SCRIPT: &str = r#"
 import base64, hashlib, hmac, os, poplib, smtplib, ssl, sys
@@ -96,44 +95,23 @@ async fn scram_login(t: &TestServer, user: &str, password: &str, expect: &str) {
         password.to_string(),
         expect.to_string(),
     ];
-    let (ok, out) = tokio::task::spawn_blocking(move || {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(SCRAM_SCRIPT)
-            .args(&args)
-            .output()
-            .expect("python3 runs");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap();
+    let (ok, out) = python(SCRAM_SCRIPT, &args).await;
     assert!(ok, "{user} / {expect}: {out}");
 }
 
 /// Empties a user's SCRAM credentials, as for a user made before they were kept.
-fn forget_scram(t: &TestServer, user: &str) {
+async fn forget_scram(t: &TestServer, user: &str) {
     let db = t.data_dir().join("golub.db");
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys\n\
-             c = sqlite3.connect(sys.argv[1])\n\
-             n = c.execute(\"UPDATE users SET scram = '' WHERE address = ?\", (sys.argv[2],)).rowcount\n\
-             c.commit()\n\
-             assert n == 1, n\n",
-        )
-        .arg(db)
-        .arg(user)
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "{out:?}");
+    let (ok, out) = python(
+        "import sqlite3, sys\n\
+         c = sqlite3.connect(sys.argv[1])\n\
+         n = c.execute(\"UPDATE users SET scram = '' WHERE address = ?\", (sys.argv[2],)).rowcount\n\
+         c.commit()\n\
+         assert n == 1, n\n",
+        &[db.display().to_string(), user.to_string()],
+    )
+    .await;
+    assert!(ok, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,31 +126,20 @@ async fn scram_sha_256_logs_in_on_smtp_and_pop3_without_sending_the_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_without_scram_keys_use_plain_until_their_password_is_set_again() {
     let t = TestServer::start_with(|c| c.auth.failure_delay_ms = 1).await;
-    forget_scram(&t, "bob@example.org");
+    forget_scram(&t, "bob@example.org").await;
     scram_login(&t, "bob@example.org", "pw", "refused").await;
     // PLAIN still works for bob (smtplib's login picks it).
-    let (ok, out) = tokio::task::spawn_blocking({
-        let port = t.addr("submissions").port().to_string();
-        move || {
-            Command::new("python3")
-                .arg("-c")
-                .arg(
-                    "import smtplib, ssl, sys\n\
-                     ctx = ssl.create_default_context()\n\
-                     ctx.check_hostname = False\n\
-                     ctx.verify_mode = ssl.CERT_NONE\n\
-                     s = smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=20)\n\
-                     s.login('bob@example.org', 'pw')\n\
-                     s.quit()\n",
-                )
-                .arg(port)
-                .output()
-                .map(|o| (o.status.success(), format!("{o:?}")))
-                .expect("python3 runs")
-        }
-    })
-    .await
-    .unwrap();
+    let (ok, out) = python(
+        "import smtplib, ssl, sys\n\
+         ctx = ssl.create_default_context()\n\
+         ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         s = smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=20)\n\
+         s.login('bob@example.org', 'pw')\n\
+         s.quit()\n",
+        &[t.addr("submissions").port().to_string()],
+    )
+    .await;
     assert!(ok, "{out}");
     // `golub user passwd` sets both hashes: SCRAM works from then on.
     t.store()

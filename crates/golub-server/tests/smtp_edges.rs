@@ -4,17 +4,10 @@
 use golub_testkit::{SmtpClient, TestServer};
 use std::net::IpAddr;
 
-async fn greeted(t: &TestServer) -> SmtpClient {
-    let mut c = t.connect().await;
-    assert_eq!(c.code().await, Some(220));
-    assert!(c.cmd("EHLO client.example").await.starts_with("250-"));
-    c
-}
-
 #[tokio::test]
 async fn smuggled_second_message_is_never_accepted() {
     let t = TestServer::start().await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     for end in ["\n.\r\n", "\r\n.\n", "\n.\n", "\r.\r\n", "\r\n.\r"] {
         assert!(
             c.cmd("MAIL FROM:<mallory@remote.example>")
@@ -76,7 +69,7 @@ async fn pipelined_transactions_get_their_replies_in_order() {
 #[tokio::test]
 async fn bdat_chunks_arrive_as_one_message() {
     let t = TestServer::start().await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(
         c.cmd("MAIL FROM:<carol@remote.example> BODY=8BITMIME")
             .await
@@ -104,7 +97,7 @@ async fn bdat_chunks_arrive_as_one_message() {
 #[tokio::test]
 async fn legacy_send_recipients_are_not_at_a_terminal() {
     let t = TestServer::start().await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(
         c.cmd("SEND FROM:<carol@remote.example>")
             .await
@@ -135,7 +128,7 @@ async fn legacy_send_recipients_are_not_at_a_terminal() {
 #[tokio::test]
 async fn oversized_message_gets_552_and_session_goes_on() {
     let t = TestServer::start_with(|c| c.limits.max_message_size = 2048).await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(c.cmd("EHLO client.example").await.contains("SIZE 2048"));
     assert!(
         c.cmd("MAIL FROM:<carol@remote.example> SIZE=4096")
@@ -173,7 +166,7 @@ async fn oversized_message_gets_552_and_session_goes_on() {
 #[tokio::test]
 async fn long_lines_and_bad_commands_get_500_then_too_many_errors_close() {
     let t = TestServer::start_with(|c| c.limits.max_errors = 3).await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let long = format!("NOOP {}", "a".repeat(600));
     assert!(c.cmd(&long).await.starts_with("500 5.5.0"));
     assert!(
@@ -263,7 +256,7 @@ async fn vrfy_and_expn_answer_when_enabled() {
             &["alice@example.org".into(), "bob@example.org".into()],
         )
         .unwrap();
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert_eq!(
         c.cmd("VRFY alice@example.org").await,
         "250 2.1.5 Alice Liddell <alice@example.org>\r\n"
@@ -282,7 +275,7 @@ async fn vrfy_and_expn_answer_when_enabled() {
 #[tokio::test]
 async fn vrfy_and_expn_are_off_by_default() {
     let t = TestServer::start().await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(
         c.cmd("VRFY alice@example.org")
             .await
@@ -293,19 +286,6 @@ async fn vrfy_and_expn_are_off_by_default() {
             .await
             .starts_with("252 2.5.0")
     );
-}
-
-async fn send_one(c: &mut SmtpClient, from: &str, to: &str, body: &str) -> String {
-    assert!(
-        c.cmd(&format!("MAIL FROM:<{from}>"))
-            .await
-            .starts_with("250")
-    );
-    let r = c.cmd(&format!("RCPT TO:<{to}>")).await;
-    assert!(r.starts_with("250"), "{r}");
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.send(format!("{body}\r\n.\r\n").as_bytes()).await;
-    c.reply().await.unwrap()
 }
 
 #[tokio::test]
@@ -321,10 +301,9 @@ async fn lists_expand_and_alias_loops_bounce_to_the_sender() {
         .unwrap();
     s.add_alias("loop2@example.org", &["loop1@example.org".into()])
         .unwrap();
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(
-        send_one(
-            &mut c,
+        c.send_message(
             "carol@remote.example",
             "team@example.org",
             "Subject: to the team\r\n\r\nhi"
@@ -337,8 +316,7 @@ async fn lists_expand_and_alias_loops_bounce_to_the_sender() {
     assert!(String::from_utf8_lossy(&b[0]).contains("Delivered-To: bob@example.org\r\n"));
 
     assert!(
-        send_one(
-            &mut c,
+        c.send_message(
             "bob@example.org",
             "loop1@example.org",
             "Subject: round and round\r\n\r\nhi"
@@ -358,10 +336,9 @@ async fn lists_expand_and_alias_loops_bounce_to_the_sender() {
 #[tokio::test]
 async fn postmaster_is_always_accepted_and_reaches_the_configured_mailbox() {
     let t = TestServer::start_with(|c| c.postmaster = Some("alice@example.org".into())).await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(
-        send_one(
-            &mut c,
+        c.send_message(
             "carol@remote.example",
             "Postmaster",
             "Subject: bare\r\n\r\nhi"
@@ -370,8 +347,7 @@ async fn postmaster_is_always_accepted_and_reaches_the_configured_mailbox() {
         .starts_with("250")
     );
     assert!(
-        send_one(
-            &mut c,
+        c.send_message(
             "carol@remote.example",
             "postmaster@example.org",
             "Subject: domain\r\n\r\nhi"
@@ -386,7 +362,7 @@ async fn postmaster_is_always_accepted_and_reaches_the_configured_mailbox() {
 #[tokio::test]
 async fn full_storage_gets_452_and_keeps_what_was_accepted() {
     let t = TestServer::start_with(|c| c.store.max_database_size = 400 * 1024).await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let body = format!(
         "Subject: filler\r\n\r\n{}",
         vec!["y".repeat(70); 100].join("\r\n")
@@ -394,7 +370,9 @@ async fn full_storage_gets_452_and_keeps_what_was_accepted() {
     let mut accepted = 0;
     let mut full = None;
     for _ in 0..200 {
-        let r = send_one(&mut c, "carol@remote.example", "alice@example.org", &body).await;
+        let r = c
+            .send_message("carol@remote.example", "alice@example.org", &body)
+            .await;
         if r.starts_with("250") {
             accepted += 1;
         } else {
@@ -428,7 +406,7 @@ async fn full_storage_gets_452_and_keeps_what_was_accepted() {
 #[tokio::test]
 async fn shutdown_tells_open_sessions_421() {
     let t = TestServer::start().await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let TestServer { server, .. } = t;
     let stop = tokio::spawn(server.shutdown());
     let r = c.reply().await.unwrap();
@@ -440,13 +418,13 @@ async fn shutdown_tells_open_sessions_421() {
 #[tokio::test]
 async fn large_bodies_are_kept_as_files_and_arrive_whole() {
     let t = TestServer::start_with(|c| c.store.inline_body_limit = 8 * 1024).await;
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     let body = format!(
         "Subject: large\r\n\r\n{}",
         vec!["L".repeat(76); 1000].join("\r\n")
     );
     assert!(
-        send_one(&mut c, "carol@remote.example", "alice@example.org", &body)
+        c.send_message("carol@remote.example", "alice@example.org", &body)
             .await
             .starts_with("250")
     );
@@ -471,7 +449,7 @@ async fn utf8_addresses_need_smtputf8_and_are_traced_as_utf8smtp() {
     t.store()
         .add_alias("jörg@example.org", &["alice@example.org".into()])
         .unwrap();
-    let mut c = greeted(&t).await;
+    let mut c = SmtpClient::greeted(t.smtp).await;
     assert!(
         c.cmd("MAIL FROM:<müller@remote.example>")
             .await

@@ -3,31 +3,7 @@
 //! self-signed default and with a configured certificate verified against its CA), plus
 //! raw sockets for the STARTTLS injection case and login throttling.
 
-use golub_testkit::{SmtpClient, TestServer};
-use std::process::Command;
-
-fn python(script: &str, args: &[String]) -> (bool, String) {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-async fn run_python(script: &'static str, args: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || python(script, &args))
-        .await
-        .unwrap()
-}
+use golub_testkit::{SmtpClient, TestServer, python};
 
 const SUBMISSION_SCRIPT: &str = r#"
 import smtplib, ssl, sys
@@ -82,7 +58,7 @@ async fn smtplib_submits_over_starttls_and_implicit_tls() {
         t.addr("submission").port().to_string(),
         t.addr("submissions").port().to_string(),
     ];
-    let (ok, out) = run_python(SUBMISSION_SCRIPT, args).await;
+    let (ok, out) = python(SUBMISSION_SCRIPT, &args).await;
     assert!(ok, "{out}");
     let bob = t.wait_for_inbox("bob@example.org", 1).await;
     let text = String::from_utf8_lossy(&bob[0]);
@@ -138,7 +114,7 @@ print('ok')
 async fn commands_injected_after_starttls_are_discarded() {
     let t = TestServer::start().await;
     for proto in ["smtp", "submission"] {
-        let (ok, out) = run_python(INJECTION_SCRIPT, vec![t.addr(proto).port().to_string()]).await;
+        let (ok, out) = python(INJECTION_SCRIPT, &[t.addr(proto).port().to_string()]).await;
         assert!(ok, "{proto}: {out}");
     }
 }

@@ -39,3 +39,18 @@ pub enum Error {
     #[error("bare cr or lf in message")]
     BareLineEndingInData,
 }
+
+/// Why octets from a server are not an SMTP reply (RFC 5321 §4.2); the client gives up on
+/// that connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// A line does not start with a code 200 to 599 followed by a space, `-` or its end.
+    #[error("malformed reply line")]
+    Malformed,
+    /// A continuation line carries another code than the first line.
+    #[error("reply code changed within a multi-line reply")]
+    CodeChanged,
+    /// A line, or the number of lines, over its limit.
+    #[error("reply too long")]
+    TooLong,
+}

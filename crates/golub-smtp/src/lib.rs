@@ -12,5 +12,5 @@ pub mod codec;
 pub mod error;
 pub mod server;
 
-pub use error::Error;
+pub use error::{Error, ReplyError};
 pub use server::{Event, MailKind, Session, SessionConfig};

@@ -3,7 +3,8 @@
 //! Arbitrary strings and grammar-shaped lines (verbs, paths with quotes, brackets, `@`,
 //! `:`, `,`, parameters with `=`) never make `Command::parse` panic; a line it accepts,
 //! written back in canonical form, parses to the same command; allowing UTF-8 only ever
-//! accepts more. Seeds: `tests/corpus/command/*.txt`, one escaped command line per line.
+//! accepts more. Seeds: `tests/corpus/command/*.txt`, one escaped command line per line,
+//! and every line the client sends in `tests/transcripts/*.txt`.
 
 use golub_fuzzkit as support;
 
@@ -106,6 +107,15 @@ fn command_seeds_parse_without_panic_and_round_trip() {
         for line in support::seed_lines(&text) {
             let bytes = support::unescape(line);
             let line = String::from_utf8_lossy(&bytes);
+            check(&line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            lines += 1;
+        }
+    }
+    // Every line a transcript's client sends, commands and message text alike.
+    for (path, text) in support::transcript::transcripts(env!("CARGO_MANIFEST_DIR")) {
+        let (_, input) = support::transcript::client_side(&text);
+        for line in input.split(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
             check(&line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             lines += 1;
         }

@@ -11,16 +11,20 @@
 //! 2 × max_message_size + 2 × (SASL line + read size) + 2 × largest output + 16 KiB (the
 //! factors 2 are `Vec` growth), however much was sent.
 //!
-//! Seeds: `tests/corpus/session/*.txt`, in the transcript syntax: `C: text` (sent with
-//! CRLF), `C- text` (without), `! config ...` as in `tests/transcripts.rs`; all else is
-//! ignored. Each seed runs whole, one octet at a time and cut in three, accepting every
+//! Seeds: the client side (`C:`, `C-` and `! config` lines) of every
+//! `tests/transcripts/*.txt`, then the hand-written `tests/corpus/session/*.txt` in the
+//! same syntax. Each seed runs whole, one octet at a time and cut in three, accepting every
 //! decision and then refusing every one.
 
 use golub_fuzzkit as support;
 
+#[path = "support/config.rs"]
+mod config;
+
 use std::time::{Duration, Instant};
 
 use golub_smtp::{Event, Session, SessionConfig};
+use golub_types::sasl::encode_base64;
 use golub_types::{EnhancedCode, QueueId, Reply};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -373,52 +377,12 @@ fn check_replies(output: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Applies `! config` words (a subset of `tests/transcripts.rs`'s).
-fn configure(config: &mut SessionConfig, words: &str) {
-    for word in words.split_whitespace() {
-        let (key, value) = word.split_once('=').unwrap_or((word, ""));
-        let n = || value.parse::<usize>().unwrap_or(0);
-        match key {
-            "vrfy" => config.vrfy_enabled = true,
-            "expn" => config.expn_enabled = true,
-            "starttls" => config.starttls_available = true,
-            "tls_active" => config.tls_active = true,
-            "auth" if value.is_empty() => {
-                config.auth_mechanisms = vec!["PLAIN".into(), "LOGIN".into()]
-            }
-            "auth" => config.auth_mechanisms = value.split(',').map(String::from).collect(),
-            "auth_without_tls" => config.auth_without_tls = true,
-            "auth_required" => config.auth_required = true,
-            "max_message_size" => config.max_message_size = n(),
-            "max_recipients" => config.max_recipients = n(),
-            "max_command_line" => config.max_command_line = n(),
-            "max_text_line" => config.max_text_line = n(),
-            "max_errors" => config.max_errors = n(),
-            "command_timeout" => config.command_timeout = Duration::from_secs(n() as u64),
-            "data_timeout" => config.data_timeout = Duration::from_secs(n() as u64),
-            _ => {}
-        }
-    }
-}
-
 /// A seed's configuration and client octets.
 fn parse_seed(text: &str) -> (SessionConfig, Vec<u8>) {
-    let mut config = SessionConfig {
-        hostname: "mx.example".into(),
-        ..SessionConfig::default()
-    };
-    let mut input = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("! config") {
-            configure(&mut config, rest);
-        } else if let Some(rest) = line.strip_prefix("C: ") {
-            input.extend(support::unescape(rest));
-            input.extend_from_slice(b"\r\n");
-        } else if line == "C:" {
-            input.extend_from_slice(b"\r\n");
-        } else if let Some(rest) = line.strip_prefix("C- ") {
-            input.extend(support::unescape(rest));
-        }
+    let (words, input) = support::transcript::client_side(text);
+    let mut config = config::base();
+    for line in words {
+        config::configure(&mut config, &line).unwrap_or_else(|e| panic!("{e}"));
     }
     (config, input)
 }
@@ -442,7 +406,7 @@ fn run(
 
 #[test]
 fn session_seeds_keep_the_reply_grammar() {
-    let seeds = support::seeds(env!("CARGO_MANIFEST_DIR"), "session");
+    let seeds = support::session_seeds(env!("CARGO_MANIFEST_DIR"));
     assert!(seeds.len() >= 20, "only {} session seeds", seeds.len());
     for (path, text) in seeds {
         let (config, input) = parse_seed(&text);
@@ -538,25 +502,6 @@ fn large_inputs_keep_memory_bounded() {
     }
 }
 
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::new();
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
-
 fn sasl_response() -> impl Strategy<Value = String> {
     prop_oneof![
         (
@@ -564,8 +509,8 @@ fn sasl_response() -> impl Strategy<Value = String> {
             prop::sample::select(vec!["alice@example.org", "", "bob", "x\0y"]),
             prop::sample::select(vec!["secret", "", "pass word", "\u{e9}"]),
         )
-            .prop_map(|(z, c, p)| base64(format!("{z}\0{c}\0{p}").as_bytes())),
-        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| base64(&b)),
+            .prop_map(|(z, c, p)| encode_base64(format!("{z}\0{c}\0{p}").as_bytes())),
+        prop::collection::vec(any::<u8>(), 0..40).prop_map(|b| encode_base64(&b)),
         "[A-Za-z0-9+/=]{0,24}",
         Just("=".to_string()),
         Just("*".to_string()),

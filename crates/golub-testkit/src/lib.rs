@@ -1,8 +1,14 @@
 //! Test helpers: [`TestServer`] runs a whole Golub server on 127.0.0.1 port 0 with its
-//! data in a temporary directory, and [`SmtpClient`] is a raw line client for edge cases
-//! that real clients will not send. Waiting is always polling with a deadline.
+//! data in a temporary directory; [`SmtpClient`] and [`Pop3Client`] are raw line clients
+//! for edge cases that real clients will not send ([`blocking`] has the same for plain
+//! threads); [`serve::GolubProcess`] runs the `golub serve` binary; [`python`] runs the
+//! real clients of Python's standard library. Waiting is always polling with a deadline.
+
+pub mod blocking;
+pub mod serve;
 
 use golub_server::{Config, Server};
+use golub_smtp::codec::reply::ReplyParser;
 use golub_store::{Store, hash_password};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -83,6 +89,14 @@ impl TestServer {
         SmtpClient::connect(self.smtp).await
     }
 
+    /// Sends one message from `carol@remote.example` to `to` over SMTP; panics unless
+    /// every step gets its positive reply.
+    pub async fn deliver(&self, to: &str, body: &str) {
+        let mut c = SmtpClient::greeted(self.smtp).await;
+        let r = c.send_message("carol@remote.example", to, body).await;
+        assert!(r.starts_with("250"), "{r}");
+    }
+
     /// The bound address of a protocol (`smtp`, `submission`, `submissions`).
     pub fn addr(&self, proto: &str) -> SocketAddr {
         self.server.addr(proto).expect("listener is configured")
@@ -139,24 +153,22 @@ pub fn inbox(store: &Store, user: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A raw SMTP line client: sends exactly the bytes it is given.
-pub struct SmtpClient {
+/// A socket that reads lines, each read bounded by [`DEADLINE`].
+struct LineStream {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
-impl SmtpClient {
-    pub async fn connect(addr: SocketAddr) -> SmtpClient {
+impl LineStream {
+    async fn connect(addr: SocketAddr) -> LineStream {
         let stream = TcpStream::connect(addr).await.expect("connect");
-        SmtpClient {
+        LineStream {
             stream,
             buf: Vec::new(),
         }
     }
 
-    /// Connects from a chosen local address (any of 127.0.0.0/8 works on loopback), so
-    /// that a test can play several clients.
-    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> SmtpClient {
+    async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> LineStream {
         let socket = match source {
             std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
             std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
@@ -166,40 +178,17 @@ impl SmtpClient {
             .bind(SocketAddr::new(source, 0))
             .expect("bind the source address");
         let stream = socket.connect(addr).await.expect("connect");
-        SmtpClient {
+        LineStream {
             stream,
             buf: Vec::new(),
         }
     }
 
-    pub async fn send(&mut self, bytes: &[u8]) {
+    async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("write");
     }
 
-    /// Reads one whole reply (all its lines); `None` if the server closed first.
-    pub async fn reply(&mut self) -> Option<String> {
-        let mut lines = String::new();
-        loop {
-            let line = self.line().await?;
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            lines.push_str(&line);
-            if last {
-                return Some(lines);
-            }
-        }
-    }
-
-    /// Reads one reply and returns its code.
-    pub async fn code(&mut self) -> Option<u16> {
-        self.reply().await.and_then(|r| r.get(..3)?.parse().ok())
-    }
-
-    /// Sends `cmd` + CRLF and returns the reply.
-    pub async fn cmd(&mut self, cmd: &str) -> String {
-        self.send(format!("{cmd}\r\n").as_bytes()).await;
-        self.reply().await.unwrap_or_default()
-    }
-
+    /// One line with its line end; `None` if the server closed first.
     async fn line(&mut self) -> Option<String> {
         let start = Instant::now();
         loop {
@@ -222,8 +211,7 @@ impl SmtpClient {
         }
     }
 
-    /// True once the server has closed the connection (reading returns end of file).
-    pub async fn is_closed(&mut self) -> bool {
+    async fn is_closed(&mut self) -> bool {
         let mut chunk = [0u8; 64];
         matches!(
             tokio::time::timeout(DEADLINE, self.stream.read(&mut chunk)).await,
@@ -232,24 +220,133 @@ impl SmtpClient {
     }
 }
 
-/// Standard base64 with padding (RFC 4648 §4), for SASL responses in tests.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
+/// A raw SMTP line client: sends exactly the bytes it is given.
+pub struct SmtpClient {
+    lines: LineStream,
+}
+
+impl SmtpClient {
+    pub async fn connect(addr: SocketAddr) -> SmtpClient {
+        SmtpClient {
+            lines: LineStream::connect(addr).await,
+        }
+    }
+
+    /// Connects, checks the 220 greeting and says `EHLO client.example`.
+    pub async fn greeted(addr: SocketAddr) -> SmtpClient {
+        let mut c = SmtpClient::connect(addr).await;
+        assert_eq!(c.code().await, Some(220));
+        let r = c.cmd("EHLO client.example").await;
+        assert!(r.starts_with("250"), "{r}");
+        c
+    }
+
+    /// Connects from a chosen local address (any of 127.0.0.0/8 works on loopback), so
+    /// that a test can play several clients.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> SmtpClient {
+        SmtpClient {
+            lines: LineStream::connect_from(addr, source).await,
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.lines.send(bytes).await;
+    }
+
+    /// Reads one whole reply (all its lines, as they came); `None` if the server closed
+    /// first. Panics on lines that are not an SMTP reply.
+    pub async fn reply(&mut self) -> Option<String> {
+        let mut parser = ReplyParser::new();
+        let mut lines = String::new();
+        loop {
+            let line = self.lines.line().await?;
+            lines.push_str(&line);
+            match parser.push_line(line.as_bytes()) {
+                Ok(Some(_)) => return Some(lines),
+                Ok(None) => {}
+                Err(e) => panic!("{e}: {lines:?}"),
             }
         }
     }
-    out
+
+    /// Reads one reply and returns its code.
+    pub async fn code(&mut self) -> Option<u16> {
+        self.reply().await.and_then(|r| r.get(..3)?.parse().ok())
+    }
+
+    /// Sends `cmd` + CRLF and returns the reply.
+    pub async fn cmd(&mut self, cmd: &str) -> String {
+        self.send(format!("{cmd}\r\n").as_bytes()).await;
+        self.reply().await.unwrap_or_default()
+    }
+
+    /// One transaction: MAIL, RCPT and DATA must succeed, then `body` and the final dot
+    /// are sent; returns the reply to the end of the data.
+    pub async fn send_message(&mut self, from: &str, to: &str, body: &str) -> String {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        assert!(r.starts_with("250"), "{r}");
+        let r = self.cmd(&format!("RCPT TO:<{to}>")).await;
+        assert!(r.starts_with("250"), "{r}");
+        let r = self.cmd("DATA").await;
+        assert!(r.starts_with("354"), "{r}");
+        self.send(format!("{body}\r\n.\r\n").as_bytes()).await;
+        self.reply().await.unwrap_or_default()
+    }
+
+    /// True once the server has closed the connection (reading returns end of file).
+    pub async fn is_closed(&mut self) -> bool {
+        self.lines.is_closed().await
+    }
+}
+
+/// A raw POP3 line client: status lines, one per command.
+pub struct Pop3Client {
+    lines: LineStream,
+}
+
+impl Pop3Client {
+    /// Connects and checks the `+OK` greeting.
+    pub async fn connect(addr: SocketAddr) -> Pop3Client {
+        Pop3Client::greeted(LineStream::connect(addr).await).await
+    }
+
+    /// Connects from a chosen local address, as [`SmtpClient::connect_from`].
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Pop3Client {
+        Pop3Client::greeted(LineStream::connect_from(addr, source).await).await
+    }
+
+    async fn greeted(mut lines: LineStream) -> Pop3Client {
+        let greeting = lines.line().await.unwrap_or_default();
+        assert!(greeting.starts_with("+OK"), "{greeting}");
+        Pop3Client { lines }
+    }
+
+    /// Sends `cmd` + CRLF and returns the status line (empty if the server closed).
+    pub async fn cmd(&mut self, cmd: &str) -> String {
+        self.lines.send(format!("{cmd}\r\n").as_bytes()).await;
+        self.lines.line().await.unwrap_or_default()
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for SASL responses in tests.
+pub fn base64(bytes: &[u8]) -> String {
+    golub_types::sasl::encode_base64(bytes)
+}
+
+/// Runs `python3 -c script args...` on a blocking thread; whether it succeeded, and its
+/// stdout followed by its stderr.
+pub async fn python(script: &str, args: &[String]) -> (bool, String) {
+    let mut command = std::process::Command::new("python3");
+    command.arg("-c").arg(script).args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().expect("python3 runs"))
+        .await
+        .expect("python3 thread");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

@@ -4,15 +4,10 @@
 use golub_store::{NewMessage, Store};
 use golub_types::QueueId;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn golub(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golub"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
+    golub_testkit::serve::run_golub(env!("CARGO_BIN_EXE_golub"), config, args)
 }
 
 fn stdout(o: &Output) -> String {

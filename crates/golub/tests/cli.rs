@@ -2,15 +2,10 @@
 //! domain, user, alias and queue commands on a data directory.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn golub(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golub"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
+    golub_testkit::serve::run_golub(env!("CARGO_BIN_EXE_golub"), config, args)
 }
 
 fn text(o: &Output) -> (String, String) {

@@ -3,99 +3,40 @@
 //! saw must end up in its mailbox exactly once, and the store must stay consistent.
 
 use golub_store::Store;
+use golub_testkit::blocking::SmtpClient;
+use golub_testkit::serve::GolubProcess;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn golub(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_golub"));
-    c.arg("--config").arg(config);
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the server and waits until it says it is listening.
-fn start(config: &Path) -> Child {
-    let mut child = golub(config)
-        .arg("serve")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("server printed its listeners").unwrap();
-        if line.contains("listening for smtp") {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
-fn read_reply(r: &mut BufReader<TcpStream>) -> std::io::Result<u16> {
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return line
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| std::io::ErrorKind::InvalidData.into());
-        }
-    }
-}
-
 /// Sends messages over one connection until an error; records the Message-IDs acked.
 fn client(port: u16, tag: String, acked: Arc<Mutex<Vec<String>>>, stop: Arc<AtomicBool>) {
-    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(mut c) = SmtpClient::connect(("127.0.0.1", port)) else {
         return;
     };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut w = stream.try_clone().unwrap();
-    let mut r = BufReader::new(stream);
     let mut step = || -> std::io::Result<()> {
-        if read_reply(&mut r)? != 220 {
+        if c.code()? != 220 {
             return Err(std::io::ErrorKind::Other.into());
         }
-        w.write_all(b"EHLO crash.test\r\n")?;
-        read_reply(&mut r)?;
+        c.cmd("EHLO crash.test")?;
         for i in 0..10_000 {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
             let id = format!("{tag}.{i}@crash.test");
-            w.write_all(b"MAIL FROM:<load@crash.test>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")?;
+            c.send(b"MAIL FROM:<load@crash.test>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")?;
             for _ in 0..3 {
-                read_reply(&mut r)?;
+                c.reply()?;
             }
             let body = format!(
                 "Message-ID: <{id}>\r\nSubject: crash test\r\n\r\n{}\r\n.\r\n",
                 vec!["z".repeat(70); 30].join("\r\n")
             );
-            w.write_all(body.as_bytes())?;
-            if read_reply(&mut r)? == 250 {
+            c.send(body.as_bytes())?;
+            if c.code()? == 250 {
                 acked.lock().unwrap().push(id);
             }
         }
@@ -121,36 +62,14 @@ fn message_ids(store: &Store) -> HashMap<String, usize> {
 
 #[test]
 fn sigkill_during_load_loses_nothing_acknowledged_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("golub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    assert!(
-        golub(&config)
-            .args(["domain", "add", "example.org"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
-        golub(&config)
-            .args(["user", "add", "alice@example.org", "--password", "pw"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let mut server = GolubProcess::new(env!("CARGO_BIN_EXE_golub"));
+    server.seed();
+    let port = server.smtp_port;
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let rounds = 10;
     for round in 0..rounds {
-        let mut server = start(&config);
+        server.start();
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..8)
             .map(|t| {
@@ -166,8 +85,7 @@ fn sigkill_during_load_loses_nothing_acknowledged_and_duplicates_nothing() {
             assert!(start.elapsed() < DEADLINE, "clients made no progress");
             std::thread::sleep(Duration::from_millis(2));
         }
-        server.kill().unwrap(); // SIGKILL
-        server.wait().unwrap();
+        server.kill(); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         for c in clients {
             c.join().unwrap();
@@ -175,8 +93,8 @@ fn sigkill_during_load_loses_nothing_acknowledged_and_duplicates_nothing() {
     }
 
     // A last start finishes whatever the queue holds.
-    let mut server = start(&config);
-    let store = Store::open(dir.path().join("data")).unwrap();
+    server.start();
+    let store = Store::open(server.data_dir()).unwrap();
     let start_wait = Instant::now();
     while store.queue_pending_count().unwrap() > 0 {
         assert!(
@@ -222,6 +140,5 @@ fn sigkill_during_load_loses_nothing_acknowledged_and_duplicates_nothing() {
         (0, 0),
         "every reference has its blob and every blob its count"
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

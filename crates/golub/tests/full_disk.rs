@@ -7,44 +7,27 @@
 //! so loudly and returns; any other mount failure is a failure.
 
 use golub_store::Store;
+use golub_testkit::blocking::SmtpClient;
+use golub_testkit::serve::GolubProcess;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 /// Messages sent at most before the disk must have filled (8 MiB / 16 KiB is about 500).
 const MAX_MESSAGES: usize = 5000;
 
-fn golub(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_golub"));
-    c.arg("--config").arg(config);
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The tmpfs and the server on it; dropping kills the server and unmounts, even when an
 /// assertion failed half-way.
 struct Fixture {
     mount: PathBuf,
-    server: Option<Child>,
+    server: GolubProcess,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        if let Some(mut s) = self.server.take() {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
+        self.server.kill();
         // A store this process opened closes its files when its writer thread ends,
         // a moment after the drop: poll until the mount is no longer busy.
         let start = Instant::now();
@@ -102,61 +85,16 @@ fn remount(dir: &Path, size: &str) {
     assert!(st.success(), "remount to {size}");
 }
 
-fn start(config: &Path, stderr: &Path) -> Child {
-    let mut child = golub(config)
-        .arg("serve")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("server printed its listeners").unwrap();
-        if line.contains("listening for smtp") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
-struct Client {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
-}
+/// An SMTP session past EHLO that sends recognisable messages.
+struct Client(SmtpClient);
 
 impl Client {
     fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let mut c = Client {
-            w: stream.try_clone().unwrap(),
-            r: BufReader::new(stream),
-        };
-        assert!(c.reply().starts_with("220"));
-        assert!(c.cmd("EHLO full.test").starts_with("250"));
-        c
-    }
-
-    fn reply(&mut self) -> String {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            assert!(self.r.read_line(&mut line).unwrap() > 0, "server closed");
-            all.push_str(&line);
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return all;
-            }
-        }
+        Client(SmtpClient::greeted(("127.0.0.1", port)).unwrap())
     }
 
     fn cmd(&mut self, c: &str) -> String {
-        self.w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
-        self.reply()
+        self.0.cmd(c).unwrap()
     }
 
     /// One transaction; returns the first reply that is not a success, or the final 250.
@@ -174,9 +112,9 @@ impl Client {
         if !r.starts_with("354") {
             return r;
         }
-        self.w.write_all(&message(id)).unwrap();
-        self.w.write_all(b".\r\n").unwrap();
-        self.reply()
+        self.0.send(&message(id)).unwrap();
+        self.0.send(b".\r\n").unwrap();
+        self.0.reply().unwrap()
     }
 }
 
@@ -227,42 +165,19 @@ fn integrity_ok(data: &Path) {
 
 #[test]
 fn full_disk_answers_452_keeps_what_was_acked_and_resumes_when_space_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let server = GolubProcess::new(env!("CARGO_BIN_EXE_golub"));
+    let data = server.data_dir().to_path_buf();
     std::fs::create_dir(&data).unwrap();
     if mount_tmpfs(&data, "8m").is_none() {
         return;
     }
     let mut fx = Fixture {
         mount: data.clone(),
-        server: None,
+        server,
     };
-    let port = free_port();
-    let config = dir.path().join("golub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    assert!(
-        golub(&config)
-            .args(["domain", "add", "example.org"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
-        golub(&config)
-            .args(["user", "add", "alice@example.org", "--password", "pw"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let log = std::env::temp_dir().join(format!("full_disk-{port}.log"));
-    fx.server = Some(start(&config, &log));
+    fx.server.seed();
+    fx.server.start();
+    let port = fx.server.smtp_port;
 
     let mut c = Client::connect(port);
     let mut acked = Vec::new();
@@ -289,7 +204,7 @@ fn full_disk_answers_452_keeps_what_was_acked_and_resumes_when_space_returns() {
     assert!(
         refusal.starts_with("452 4.3.1"),
         "a full disk is a temporary 452 4.3.1, got: {refusal}\nserver log:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        fx.server.log()
     );
     // The session goes on.
     assert!(c.cmd("RSET").starts_with("250"));
@@ -357,8 +272,5 @@ fn full_disk_answers_452_keeps_what_was_acked_and_resumes_when_space_returns() {
         acked.len(),
         n
     );
-    assert!(
-        fx.server.as_mut().unwrap().try_wait().unwrap().is_none(),
-        "server still runs"
-    );
+    assert!(fx.server.is_running(), "server still runs");
 }
