@@ -50,7 +50,7 @@ pub struct DataDecoder {
 
 impl DataDecoder {
     /// A decoder that stores at most `max_message_size` octets and allows lines of at
-    /// most `max_text_line` octets including CRLF.
+    /// most `max_text_line` octets including CRLF; 0 allows lines of any length.
     pub fn new(max_message_size: usize, max_text_line: usize) -> Self {
         DataDecoder {
             state: State::LineStart,
@@ -121,7 +121,7 @@ impl DataDecoder {
 
     fn count_line(&mut self, n: usize) {
         self.line_len = self.line_len.saturating_add(n);
-        if self.line_len > self.max_text_line {
+        if self.max_text_line != 0 && self.line_len > self.max_text_line {
             self.line_too_long = true;
         }
     }
@@ -393,6 +393,17 @@ mod tests {
         assert_eq!(
             decode(b"123456789\n\r\n.\r\n", 5, 8).0,
             Some(Err(Error::BareLineEndingInData))
+        );
+    }
+
+    #[test]
+    fn a_zero_line_limit_allows_lines_as_long_as_the_message() {
+        let line = [vec![b'x'; 100_000], b"\r\n".to_vec()].concat();
+        let input = [line.as_slice(), b".\r\n"].concat();
+        assert_eq!(run(&[&input], 200_000, 0).0, ok(&line));
+        assert_eq!(
+            run(&[&input], 50_000, 0).0,
+            Some(Err(Error::MessageTooLarge))
         );
     }
 

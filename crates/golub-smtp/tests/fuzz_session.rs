@@ -699,7 +699,7 @@ fn config() -> impl Strategy<Value = SessionConfig> {
         prop::sample::select(vec![0usize, 100, 1000, 5000, 5000]),
         prop::sample::select(vec![1usize, 2, 100]),
         prop::sample::select(vec![16usize, 64, 512, 512]),
-        prop::sample::select(vec![8usize, 100, 1000, 1000]),
+        prop::sample::select(vec![0usize, 8, 100, 1000]),
         prop_oneof![0usize..3, 3usize..30],
     )
         .prop_map(

@@ -43,7 +43,9 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Command line length including CRLF (RFC 5321 §4.5.3.1.4: 512).
     pub max_command_line: usize,
-    /// Text line length in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000).
+    /// Text line length in DATA including CRLF; 0 (the default) is no limit but the
+    /// message size. RFC 5321 §4.5.3.1.6 asks for at least 1000, and much real mail has
+    /// longer lines, which Postfix, Stalwart and Dovecot accept too.
     pub max_text_line: usize,
     /// More protocol errors than this close the session with 421 4.7.0.
     pub max_errors: usize,
@@ -77,7 +79,7 @@ impl Default for SessionConfig {
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             max_command_line: 512,
-            max_text_line: 1000,
+            max_text_line: 0,
             max_errors: 10,
             command_timeout: Duration::from_secs(5 * 60),
             data_timeout: Duration::from_secs(3 * 60),
