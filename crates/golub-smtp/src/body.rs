@@ -105,8 +105,16 @@ impl DataDecoder {
         self.done
     }
 
-    /// The message content (dot-unstuffed, CRLF line ends, without the final ".CRLF"),
-    /// or why it must be refused. Call once [`is_done`](Self::is_done).
+    /// Takes the content decoded since the last call (dot-unstuffed, CRLF line ends), so
+    /// that a long message need not be held whole. Once the message is known to be
+    /// refused, nothing more comes.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
+    /// The rest of the message content (dot-unstuffed, CRLF line ends, without the final
+    /// ".CRLF") not taken yet, or why the message must be refused. Call once
+    /// [`is_done`](Self::is_done).
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         if self.bare_line_ending {
             Err(Error::BareLineEndingInData)

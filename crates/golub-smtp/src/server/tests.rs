@@ -19,9 +19,18 @@ fn output(s: &mut Session) -> String {
     String::from_utf8(out).unwrap()
 }
 
+type Message = (Envelope, Vec<u8>);
+
+thread_local! {
+    /// The message whose content is arriving, across calls of `drive` (one session per
+    /// test, and each test on its own thread).
+    static STARTED: std::cell::RefCell<Option<Message>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Answers every event like a permissive driver; returns the messages received.
-fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
+fn drive(s: &mut Session) -> Vec<Message> {
     let mut messages = Vec::new();
+    let mut started = STARTED.take();
     while let Some(event) = s.poll_event() {
         match event {
             Event::Greeted { .. } => {}
@@ -30,7 +39,20 @@ fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
             Event::Vrfy { .. } | Event::Expn { .. } => {
                 s.answer(Reply::new(252, EnhancedCode(2, 5, 0), "maybe"))
             }
-            Event::MessageReceived { envelope, body, .. } => {
+            Event::MessageStarted { envelope, .. } => {
+                assert!(started.is_none(), "started twice");
+                started = Some((envelope, Vec::new()));
+            }
+            Event::BodyReceived { octets } => {
+                let (_, body) = started.as_mut().expect("body outside a message");
+                body.extend_from_slice(&octets);
+            }
+            Event::MessageAborted => {
+                assert!(started.take().is_some(), "abort without a message");
+            }
+            Event::MessageReceived { size } => {
+                let (envelope, body) = started.take().expect("message not started");
+                assert_eq!(body.len() as u64, size);
                 messages.push((envelope, body));
                 s.accept_message(QueueId(7));
             }
@@ -41,6 +63,7 @@ fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
             Event::AuthAttempted { .. } => s.auth_succeeded(),
         }
     }
+    STARTED.set(started);
     messages
 }
 
