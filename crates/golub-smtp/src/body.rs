@@ -109,7 +109,9 @@ impl DataDecoder {
     /// that a long message need not be held whole. Once the message is known to be
     /// refused, nothing more comes.
     pub fn take_body(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.body)
+        // The next input is likely as large as the last one: room for it at once.
+        let room = self.body.len();
+        std::mem::replace(&mut self.body, Vec::with_capacity(room))
     }
 
     /// The rest of the message content (dot-unstuffed, CRLF line ends, without the final
