@@ -225,3 +225,86 @@ fn sigkill_during_load_loses_nothing_acknowledged_and_duplicates_nothing() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// The files under `blobs/`.
+fn blob_files(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join("blobs"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigkill_mid_upload_of_a_large_message_leaves_nothing_check_store_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let config = dir.path().join("golub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    assert!(
+        golub(&config)
+            .args(["domain", "add", "example.org"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        golub(&config)
+            .args(["user", "add", "alice@example.org", "--password", "pw"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut server = start(&config);
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    assert_eq!(read_reply(&mut r).unwrap(), 220);
+    for (cmd, code) in [
+        ("EHLO client.example", 250),
+        ("MAIL FROM:<carol@remote.example>", 250),
+        ("RCPT TO:<alice@example.org>", 250),
+        ("DATA", 354),
+    ] {
+        w.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        assert_eq!(read_reply(&mut r).unwrap(), code, "{cmd}");
+    }
+    // 3 MB, past the 1 MiB inline limit: the server is writing it to a partial file.
+    let line = [b"x".repeat(998).as_slice(), b"\r\n"].concat();
+    for _ in 0..3000 {
+        w.write_all(&line).unwrap();
+    }
+    let start_wait = Instant::now();
+    while !blob_files(&data).iter().any(|f| f.starts_with("tmp-")) {
+        assert!(start_wait.elapsed() < DEADLINE, "no partial body file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    drop(w);
+    assert!(blob_files(&data).iter().all(|f| f.starts_with("tmp-")));
+
+    let o = golub(&config).arg("check-store").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.ends_with("the store is consistent\n"), "{out}");
+    assert_eq!(
+        blob_files(&data),
+        Vec::<String>::new(),
+        "opening removed it"
+    );
+    let store = Store::open(&data).unwrap();
+    assert_eq!(store.queue_pending_count().unwrap(), 0);
+}
