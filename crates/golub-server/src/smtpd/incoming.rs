@@ -58,6 +58,8 @@ impl Incoming {
             return;
         }
         let before = self.buf.len();
+        // One allocation for the piece, not one per doubling as its lines are appended.
+        self.buf.reserve(octets.len());
         append_with_crlf(&mut self.buf, octets, &mut self.prev_cr);
         self.size += (self.buf.len() - before) as u64;
         let full = match &self.file {
