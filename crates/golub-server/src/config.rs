@@ -153,7 +153,8 @@ pub struct Limits {
     pub max_recipients: usize,
     /// Command line length including CRLF.
     pub max_command_line: usize,
-    /// Text line length in DATA including CRLF.
+    /// Text line length in DATA including CRLF; 0 (the default) is no limit but
+    /// `max_message_size`.
     pub max_text_line: usize,
     /// Protocol errors a session may make before it is closed with 421.
     pub max_errors: usize,
@@ -236,7 +237,7 @@ impl Default for Limits {
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             max_command_line: 512,
-            max_text_line: 1000,
+            max_text_line: 0,
             max_errors: 10,
             command_timeout: 300,
             data_timeout: 180,
@@ -384,10 +385,10 @@ impl Config {
                 "must be at least 512 (RFC 5321 §4.5.3.1.4)",
             ));
         }
-        if l.max_text_line < 1000 {
+        if l.max_text_line != 0 && l.max_text_line < 1000 {
             return Err(invalid(
                 "limits.max_text_line",
-                "must be at least 1000 (RFC 5321 §4.5.3.1.6)",
+                "must be 0 (no limit) or at least 1000 (RFC 5321 §4.5.3.1.6)",
             ));
         }
         if l.max_message_size < 1024 {

@@ -2,6 +2,7 @@
 //! must arrive byte-exact in the recipients' INBOXes.
 
 use golub_testkit::{TestServer, python};
+use std::process::Command;
 
 const SMTPLIB_SCRIPT: &str = r#"
 import smtplib, sys
@@ -87,4 +88,72 @@ async fn lettre_sends_and_the_message_arrives() {
     let reply = response.message().collect::<Vec<_>>().join(" ");
     let id = reply.rsplit(' ').next().unwrap();
     assert!(text.contains(&format!(" id {id}\r\n")), "{reply} / {text}");
+}
+
+const LONG_LINES_SCRIPT: &str = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+s = smtplib.SMTP('127.0.0.1', port, timeout=20)
+msg = sys.stdin.buffer.read()
+refused = s.sendmail('carol@remote.example', ['alice@example.org'], msg)
+assert refused == {}, refused
+s.quit()
+print('ok')
+"#;
+
+/// A message with a 100,000-octet and a 5,000-octet text line: real mail has such lines
+/// (base64 without line breaks, long HTML), and by default they are kept byte for byte.
+fn long_lines_message() -> Vec<u8> {
+    let mut msg =
+        b"From: carol@remote.example\r\nTo: alice@example.org\r\nSubject: long lines\r\n\r\n"
+            .to_vec();
+    msg.extend((0..100_000 - 2).map(|i| b"abcdefghij"[i % 10]));
+    msg.extend_from_slice(b"\r\n.");
+    msg.extend((0..5_000 - 3).map(|i| b"0123456789"[i % 10]));
+    msg.extend_from_slice(b"\r\nlast line\r\n");
+    msg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_smtplib_sends_lines_of_100000_octets_and_they_are_stored_exactly() {
+    let t = TestServer::start().await;
+    let msg = long_lines_message();
+    let out = tokio::task::spawn_blocking({
+        let port = t.smtp.port();
+        let msg = msg.clone();
+        move || {
+            use std::io::Write;
+            let mut child = Command::new("python3")
+                .arg("-c")
+                .arg(LONG_LINES_SCRIPT)
+                .arg(port.to_string())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 runs");
+            child.stdin.take().unwrap().write_all(&msg).unwrap();
+            child.wait_with_output().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "smtplib: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alice = t.wait_for_inbox("alice@example.org", 1).await;
+    let stored = &alice[0];
+    assert!(
+        stored.ends_with(&msg),
+        "stored message differs from what was sent ({} octets stored, {} sent)",
+        stored.len(),
+        msg.len()
+    );
+    // Only the trace headers come before the client's message.
+    let head = &stored[..stored.len() - msg.len()];
+    assert!(head.starts_with(b"Return-Path: <carol@remote.example>\r\n"));
+    assert!(!head.windows(10).any(|w| w == b"abcdefghij"));
 }

@@ -50,7 +50,7 @@ pub struct DataDecoder {
 
 impl DataDecoder {
     /// A decoder that stores at most `max_message_size` octets and allows lines of at
-    /// most `max_text_line` octets including CRLF.
+    /// most `max_text_line` octets including CRLF; 0 allows lines of any length.
     pub fn new(max_message_size: usize, max_text_line: usize) -> Self {
         DataDecoder {
             state: State::LineStart,
@@ -105,8 +105,18 @@ impl DataDecoder {
         self.done
     }
 
-    /// The message content (dot-unstuffed, CRLF line ends, without the final ".CRLF"),
-    /// or why it must be refused. Call once [`is_done`](Self::is_done).
+    /// Takes the content decoded since the last call (dot-unstuffed, CRLF line ends), so
+    /// that a long message need not be held whole. Once the message is known to be
+    /// refused, nothing more comes.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        // The next input is likely as large as the last one: room for it at once.
+        let room = self.body.len();
+        std::mem::replace(&mut self.body, Vec::with_capacity(room))
+    }
+
+    /// The rest of the message content (dot-unstuffed, CRLF line ends, without the final
+    /// ".CRLF") not taken yet, or why the message must be refused. Call once
+    /// [`is_done`](Self::is_done).
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         if self.bare_line_ending {
             Err(Error::BareLineEndingInData)
@@ -121,7 +131,7 @@ impl DataDecoder {
 
     fn count_line(&mut self, n: usize) {
         self.line_len = self.line_len.saturating_add(n);
-        if self.line_len > self.max_text_line {
+        if self.max_text_line != 0 && self.line_len > self.max_text_line {
             self.line_too_long = true;
         }
     }
@@ -393,6 +403,17 @@ mod tests {
         assert_eq!(
             decode(b"123456789\n\r\n.\r\n", 5, 8).0,
             Some(Err(Error::BareLineEndingInData))
+        );
+    }
+
+    #[test]
+    fn a_zero_line_limit_allows_lines_as_long_as_the_message() {
+        let line = [vec![b'x'; 100_000], b"\r\n".to_vec()].concat();
+        let input = [line.as_slice(), b".\r\n"].concat();
+        assert_eq!(run(&[&input], 200_000, 0).0, ok(&line));
+        assert_eq!(
+            run(&[&input], 50_000, 0).0,
+            Some(Err(Error::MessageTooLarge))
         );
     }
 

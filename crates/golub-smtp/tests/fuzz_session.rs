@@ -42,7 +42,13 @@ enum Kind {
     Mail,
     Rcpt,
     Verify,
-    Message,
+    /// `MessageStarted`.
+    Started,
+    /// `BodyReceived` with this many octets.
+    Body(usize),
+    /// `MessageReceived` of this size.
+    Message(u64),
+    Aborted,
     StartTls,
     Auth,
     Credentials,
@@ -54,14 +60,23 @@ fn kind(event: &Event, max_size: usize) -> Result<Kind, TestCaseError> {
         Event::MailFrom { .. } => Kind::Mail,
         Event::RcptTo { .. } => Kind::Rcpt,
         Event::Vrfy { .. } | Event::Expn { .. } => Kind::Verify,
-        Event::MessageReceived { envelope, body, .. } => {
-            prop_assert!(body.len() <= max_size, "message of {} octets", body.len());
+        Event::MessageStarted { envelope, .. } => {
             prop_assert!(
                 !envelope.forward_paths.is_empty(),
                 "message without recipients"
             );
-            Kind::Message
+            Kind::Started
         }
+        Event::BodyReceived { octets } => {
+            prop_assert!(!octets.is_empty(), "empty body piece");
+            prop_assert!(octets.len() <= max_size, "piece of {} octets", octets.len());
+            Kind::Body(octets.len())
+        }
+        Event::MessageReceived { size } => {
+            prop_assert!(*size <= max_size as u64, "message of {size} octets");
+            Kind::Message(*size)
+        }
+        Event::MessageAborted => Kind::Aborted,
         Event::StartTlsRequested => Kind::StartTls,
         Event::AuthAttempted { .. } => Kind::Auth,
         Event::CredentialsNeeded { .. } => Kind::Credentials,
@@ -86,6 +101,8 @@ struct Driver {
     /// The driver closed the connection (a failed TLS handshake).
     gone: bool,
     messages: usize,
+    /// Octets of the started message so far, between `MessageStarted` and its end.
+    streaming: Option<u64>,
     /// The session was closed before the last call: it must not say anything more.
     silent: bool,
 }
@@ -110,6 +127,7 @@ impl Driver {
             tls_requested: false,
             gone: false,
             messages: 0,
+            streaming: None,
             silent: false,
         };
         d.settle()?;
@@ -191,7 +209,20 @@ impl Driver {
             match k {
                 Kind::Greeted => {}
                 Kind::StartTls => self.tls_requested = true,
-                Kind::Message => {
+                Kind::Started => {
+                    prop_assert!(self.streaming.is_none(), "a message started twice");
+                    self.streaming = Some(0);
+                }
+                Kind::Body(n) => match &mut self.streaming {
+                    Some(got) => *got += n as u64,
+                    None => prop_assert!(false, "body octets outside a message"),
+                },
+                Kind::Aborted => {
+                    prop_assert!(self.streaming.is_some(), "abort without a message");
+                    self.streaming = None;
+                }
+                Kind::Message(size) => {
+                    prop_assert_eq!(self.streaming.take(), Some(size), "octets handed out");
                     self.messages += 1;
                     self.pending = Some(k);
                 }
@@ -238,7 +269,7 @@ impl Driver {
                 match pending {
                     Some(Kind::Mail) => s.accept_rcpt(),
                     Some(Kind::Rcpt) => s.accept_message(QueueId(1)),
-                    Some(Kind::Message) => s.auth_succeeded(),
+                    Some(Kind::Message(_)) => s.auth_succeeded(),
                     Some(Kind::Auth) | Some(Kind::Verify) => s.accept_mail(),
                     _ => s.answer(Reply::new(250, EnhancedCode(2, 0, 0), "x")),
                 }
@@ -256,7 +287,7 @@ impl Driver {
         self.call(|s| match (pending, accept) {
             (Some(Kind::Mail), true) => s.accept_mail(),
             (Some(Kind::Rcpt), true) => s.accept_rcpt(),
-            (Some(Kind::Message), true) => s.accept_message(QueueId(0x42)),
+            (Some(Kind::Message(_)), true) => s.accept_message(QueueId(0x42)),
             (Some(Kind::Auth), true) => s.auth_succeeded(),
             (Some(Kind::Verify), true) => {
                 s.answer(Reply::new(252, EnhancedCode(2, 1, 5), "cannot vrfy"))
@@ -650,7 +681,7 @@ fn config() -> impl Strategy<Value = SessionConfig> {
         prop::sample::select(vec![0usize, 100, 1000, 5000, 5000]),
         prop::sample::select(vec![1usize, 2, 100]),
         prop::sample::select(vec![16usize, 64, 512, 512]),
-        prop::sample::select(vec![8usize, 100, 1000, 1000]),
+        prop::sample::select(vec![0usize, 8, 100, 1000]),
         prop_oneof![0usize..3, 3usize..30],
     )
         .prop_map(

@@ -42,6 +42,8 @@ struct Received {
 struct Driver {
     session: Session,
     messages: Vec<Received>,
+    /// The message whose content is arriving.
+    started: Option<Received>,
     /// `StartTlsRequested` seen and not yet answered by `! tls`.
     tls_requested: bool,
     /// The last `AuthAttempted`: mechanism, authzid, authcid.
@@ -71,6 +73,7 @@ impl transcript::Driver for Driver {
         Driver {
             session: Session::new(config, now),
             messages: Vec::new(),
+            started: None,
             tls_requested: false,
             attempt: None,
         }
@@ -131,21 +134,33 @@ impl transcript::Driver for Driver {
                     r.lines.push(format!("<{list}-2@mx.example>"));
                     s.answer(r);
                 }
-                Event::MessageReceived {
+                Event::MessageStarted {
                     envelope,
-                    body,
                     helo,
                     protocol,
                 } => {
-                    if body.windows(13).any(|w| w == b"X-Reject: yes") {
+                    assert!(self.started.is_none(), "a message started twice");
+                    self.started = Some(Received {
+                        envelope,
+                        body: Vec::new(),
+                        helo,
+                        protocol,
+                    });
+                }
+                Event::BodyReceived { octets } => {
+                    let started = self.started.as_mut().expect("body outside a message");
+                    started.body.extend_from_slice(&octets);
+                }
+                Event::MessageAborted => {
+                    assert!(self.started.take().is_some(), "abort without a message");
+                }
+                Event::MessageReceived { size } => {
+                    let received = self.started.take().expect("message not started");
+                    assert_eq!(received.body.len() as u64, size);
+                    if received.body.windows(13).any(|w| w == b"X-Reject: yes") {
                         s.reject(Reply::new(554, EnhancedCode(5, 7, 1), "message refused"));
                     } else {
-                        self.messages.push(Received {
-                            envelope,
-                            body,
-                            helo,
-                            protocol,
-                        });
+                        self.messages.push(received);
                         s.accept_message(QueueId(0x42));
                     }
                 }

@@ -2,6 +2,11 @@
 //! reference count: the queue entry holds one reference, each delivered copy another.
 //! Small bodies live in the database; large ones are files under `blobs/`, fsync'd (file
 //! and directory) before any transaction refers to them.
+//!
+//! A large body can also be written as it arrives ([`Store::create_body`]): it grows as
+//! `blobs/tmp-NAME` and is renamed to `blobs/NAME` only once it is whole and on stable
+//! storage, so a body cut off by an aborted transaction or a crash never looks like a
+//! stored one. Opening the store removes what a crash left of such files.
 
 use crate::{Error, Result, Store, Tx};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -33,6 +38,106 @@ impl BodyRef {
 
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Names of bodies still being written start so; nothing refers to them.
+pub(crate) const PARTIAL_PREFIX: &str = "tmp-";
+
+/// A fresh body file name, as `blobs/NAME`.
+fn new_relative() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("blobs/{nanos:x}-{}-{n}", std::process::id())
+}
+
+/// A body file being written as it arrives (blocking I/O: use it off the async runtime).
+/// [`finish`](BlobWriter::finish) makes it a [`BodyRef`]; dropped before that, the file is
+/// removed.
+#[derive(Debug)]
+pub struct BlobWriter {
+    file: Option<std::fs::File>,
+    dir: PathBuf,
+    /// `blobs/NAME` once finished.
+    relative: String,
+    size: u64,
+}
+
+impl BlobWriter {
+    fn partial_path(&self) -> PathBuf {
+        partial_path(&self.dir, &self.relative)
+    }
+
+    /// Appends `data` as it is.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        let Some(file) = &mut self.file else {
+            return Err(Error::Invalid("body file already finished".into()));
+        };
+        file.write_all(data).map_err(Error::from_io)?;
+        self.size += data.len() as u64;
+        Ok(())
+    }
+
+    /// Octets written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Puts the body on stable storage under its final name: fsync the file, rename it,
+    /// fsync the directory. On error the file is removed.
+    pub fn finish(mut self) -> Result<BodyRef> {
+        let Some(file) = self.file.take() else {
+            return Err(Error::Invalid("body file already finished".into()));
+        };
+        let partial = self.partial_path();
+        let done = self.dir.join(&self.relative);
+        let result = file
+            .sync_all()
+            .and_then(|()| std::fs::rename(&partial, &done))
+            .and_then(|()| std::fs::File::open(self.dir.join("blobs"))?.sync_all());
+        drop(file);
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&partial);
+            let _ = std::fs::remove_file(&done);
+            return Err(Error::from_io(e));
+        }
+        Ok(BodyRef::File {
+            relative: std::mem::take(&mut self.relative),
+            size: self.size,
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(self.partial_path());
+        }
+    }
+}
+
+fn partial_path(dir: &Path, relative: &str) -> PathBuf {
+    let name = relative.strip_prefix("blobs/").unwrap_or(relative);
+    dir.join("blobs").join(format!("{PARTIAL_PREFIX}{name}"))
+}
+
+/// Removes the partial body files a crash left under `blobs/` (at open, before any
+/// session runs).
+pub(crate) fn remove_partial_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir.join("blobs")).map_err(Error::from_io)?;
+    for entry in entries {
+        let entry = entry.map_err(Error::from_io)?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PARTIAL_PREFIX)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Turns body bytes into a [`BodyRef`]: bodies over the inline limit are written to a
     /// file and fsync'd here, so call this off the async runtime.
@@ -40,12 +145,7 @@ impl Store {
         if data.len() <= self.options().inline_body_limit {
             return Ok(BodyRef::Inline(data));
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let relative = format!("blobs/{nanos:x}-{}-{n}", std::process::id());
+        let relative = new_relative();
         let path = self.dir().join(&relative);
         let written = write_synced(&path, &data);
         if let Err(e) = written {
@@ -56,6 +156,25 @@ impl Store {
             relative,
             size: data.len() as u64,
         })
+    }
+
+    /// Starts a body file to be written as the body arrives (blocking: call it off the
+    /// async runtime). Until [`BlobWriter::finish`], it is a partial file that nothing
+    /// refers to and that check-store does not count.
+    pub fn create_body(&self) -> Result<BlobWriter> {
+        let mut w = BlobWriter {
+            file: None,
+            dir: self.dir().to_path_buf(),
+            relative: new_relative(),
+            size: 0,
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(w.partial_path())
+            .map_err(Error::from_io)?;
+        w.file = Some(file);
+        Ok(w)
     }
 
     /// Removes the file of a [`BodyRef`] whose transaction failed.

@@ -9,7 +9,8 @@
 //! A repair runs as one write transaction, so it is all or nothing. A queue entry whose
 //! body is gone is never deleted: it moves to `queue_quarantine` (Postfix's "hold"), where
 //! an operator can look at its envelope. Run it with the server stopped: a body file that a
-//! live server has written but not yet committed would look like an orphan.
+//! live server has written but not yet committed would look like an orphan. Partial body
+//! files (`blobs/tmp-*`, still being received) are not counted.
 
 use crate::{Result, Store, unix_now};
 use rusqlite::{Connection, params};
@@ -279,7 +280,12 @@ fn orphan_files(dir: &Path, named: &HashSet<String>) -> Result<Vec<String>> {
         if !entry.file_type().map_err(crate::Error::from_io)?.is_file() {
             continue;
         }
-        let rel = format!("blobs/{}", entry.file_name().to_string_lossy());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A body still being written (or cut off by a crash: the next open removes it).
+        if name.starts_with(crate::blob::PARTIAL_PREFIX) {
+            continue;
+        }
+        let rel = format!("blobs/{name}");
         if !named.contains(&rel) {
             out.push(rel);
         }

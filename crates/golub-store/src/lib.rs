@@ -22,7 +22,7 @@ mod queue;
 mod schema;
 mod writer;
 
-pub use blob::{BlobId, BodyRef};
+pub use blob::{BlobId, BlobWriter, BodyRef};
 pub use check::{CheckReport, Finding};
 pub use directory::{AliasEntry, PasswordHashes, Recipient, User, hash_password, password_checks};
 pub use error::Error;
@@ -122,6 +122,7 @@ impl Store {
     pub fn open_with(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(dir.join("blobs")).map_err(Error::from_io)?;
+        blob::remove_partial_files(&dir)?;
         let db_path = dir.join("golub.db");
         let conn = open_connection(&db_path, false)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

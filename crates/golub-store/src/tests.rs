@@ -169,6 +169,58 @@ fn large_bodies_go_to_files_and_read_back() {
     assert_eq!(files, 0, "the file goes with its last reference");
 }
 
+fn blob_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_streamed_body_is_a_partial_file_until_finished_then_stored() {
+    let (dir, store) = store();
+    let user = with_user(&store, "alice@example.org");
+    let mut w = store.create_body().unwrap();
+    w.write(b"Subject: big\r\n\r\n").unwrap();
+    w.write(&[b'y'; 5000]).unwrap();
+    let names = blob_names(dir.path());
+    assert_eq!(names.len(), 1);
+    assert!(names[0].starts_with("tmp-"), "{names:?}");
+    assert_eq!(store.check(false).unwrap().orphan_files.count, 0);
+    let body = w.finish().unwrap();
+    assert_eq!(body.size(), 5016);
+    let names = blob_names(dir.path());
+    assert!(
+        names.len() == 1 && !names[0].starts_with("tmp-"),
+        "{names:?}"
+    );
+    let mut msg = new_message(11, &["alice@example.org"], b"");
+    msg.body = body;
+    enqueue(&store, msg);
+    deliver_all_to(&store, 11, &user, b"");
+    let inbox = store.folder(user.id, "INBOX").unwrap().unwrap();
+    let content = store.message_content(inbox.id, 1).unwrap();
+    assert_eq!(&content[..16], b"Subject: big\r\n\r\n");
+    assert_eq!(content.len(), 5016);
+}
+
+#[test]
+fn a_dropped_body_writer_leaves_no_file_and_open_removes_crash_leftovers() {
+    let (dir, store) = store();
+    let mut w = store.create_body().unwrap();
+    w.write(b"cut off").unwrap();
+    drop(w);
+    assert!(blob_names(dir.path()).is_empty());
+    // What a crash mid-upload leaves: gone at the next open, never an orphan.
+    std::fs::write(dir.path().join("blobs/tmp-left-by-a-crash"), b"x").unwrap();
+    assert_eq!(store.check(false).unwrap().orphan_files.count, 0);
+    drop(store);
+    let _store = Store::open(dir.path()).unwrap();
+    assert!(blob_names(dir.path()).is_empty());
+}
+
 #[test]
 fn concurrent_writes_share_commits() {
     let (_d, store) = store();

@@ -6,6 +6,7 @@ use golub_store::Store;
 use golub_testkit::blocking::SmtpClient;
 use golub_testkit::serve::GolubProcess;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -141,4 +142,58 @@ fn sigkill_during_load_loses_nothing_acknowledged_and_duplicates_nothing() {
         "every reference has its blob and every blob its count"
     );
     server.kill();
+}
+
+/// The files under `blobs/`.
+fn blob_files(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join("blobs"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigkill_mid_upload_of_a_large_message_leaves_nothing_check_store_reports() {
+    let mut server = GolubProcess::new(env!("CARGO_BIN_EXE_golub"));
+    server.seed();
+    server.start();
+    let data = server.data_dir().to_path_buf();
+    let mut c = SmtpClient::connect(("127.0.0.1", server.smtp_port)).unwrap();
+    assert_eq!(c.code().unwrap(), 220);
+    for (cmd, code) in [
+        ("EHLO client.example", "250"),
+        ("MAIL FROM:<carol@remote.example>", "250"),
+        ("RCPT TO:<alice@example.org>", "250"),
+        ("DATA", "354"),
+    ] {
+        let r = c.cmd(cmd).unwrap();
+        assert!(r.starts_with(code), "{cmd}: {r}");
+    }
+    // 3 MB, past the 1 MiB inline limit: the server is writing it to a partial file.
+    let line = [b"x".repeat(998).as_slice(), b"\r\n"].concat();
+    for _ in 0..3000 {
+        c.send(&line).unwrap();
+    }
+    let start_wait = Instant::now();
+    while !blob_files(&data).iter().any(|f| f.starts_with("tmp-")) {
+        assert!(start_wait.elapsed() < DEADLINE, "no partial body file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill(); // SIGKILL
+    drop(c);
+    assert!(blob_files(&data).iter().all(|f| f.starts_with("tmp-")));
+
+    let o = server.command().arg("check-store").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.ends_with("the store is consistent\n"), "{out}");
+    assert_eq!(
+        blob_files(&data),
+        Vec::<String>::new(),
+        "opening removed it"
+    );
+    let store = Store::open(&data).unwrap();
+    assert_eq!(store.queue_pending_count().unwrap(), 0);
 }

@@ -3,6 +3,7 @@
 //! is its [`Handler`]: it answers the session's events with decisions (policy,
 //! authentication, queue).
 
+mod incoming;
 mod policy;
 
 use crate::Shared;
@@ -14,7 +15,8 @@ use crate::net::stream::TlsInfo;
 use crate::queue::{enqueue, new_queue_id};
 use golub_smtp::{Event, Session, SessionConfig};
 use golub_store::{Error as StoreError, NewMessage, User};
-use golub_types::{EnhancedCode, ForwardPath, Reply};
+use golub_types::{EnhancedCode, Envelope, ForwardPath, Reply};
+use incoming::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -122,6 +124,7 @@ async fn session(a: Accepted, service: Service) {
         tls,
         user: None,
         candidate: None,
+        message: None,
     };
     if let Err(e) = drive(&mut driver, &mut session, conn, permit, &shared, shutdown).await {
         debug!(error = %e, "session ended with an i/o error");
@@ -137,6 +140,8 @@ struct Driver<'a> {
     user: Option<User>,
     /// The user whose credentials were accepted, until the session is authenticated.
     candidate: Option<User>,
+    /// The message being received: its envelope and content so far.
+    message: Option<(Envelope, Incoming)>,
 }
 
 impl Handler for Driver<'_> {
@@ -225,30 +230,26 @@ impl Driver<'_> {
             }
             Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query)),
             Event::Expn { list } => session.answer(policy::expn(&shared.store, &list)),
-            Event::MessageReceived {
+            Event::MessageStarted {
                 envelope,
-                body,
                 helo,
                 protocol,
-            } => self.message(session, envelope, body, helo, protocol).await,
+            } => self.message_started(envelope, &helo, protocol),
+            Event::BodyReceived { octets } => {
+                if let Some((_, incoming)) = &mut self.message {
+                    incoming.push(&shared.store, &octets).await;
+                }
+            }
+            Event::MessageAborted => self.message = None,
+            Event::MessageReceived { .. } => self.message(session).await,
         }
     }
 
-    async fn message(
-        &mut self,
-        session: &mut Session,
-        envelope: golub_types::Envelope,
-        body: Vec<u8>,
-        helo: String,
-        protocol: &'static str,
-    ) {
+    /// The envelope is complete and the content starts: the queue id is given now, as the
+    /// Received header that opens the content names it.
+    fn message_started(&mut self, envelope: Envelope, helo: &str, protocol: &'static str) {
         let shared = self.shared;
         let id = new_queue_id();
-        let recipients: Vec<String> = envelope
-            .forward_paths
-            .iter()
-            .map(|p| policy::canonical_recipient(&shared.store, &shared.config.hostname, p))
-            .collect();
         let single = match envelope.forward_paths.as_slice() {
             [ForwardPath::Mailbox(m)] => Some(m.to_string()),
             [ForwardPath::Postmaster] => Some("postmaster".to_string()),
@@ -259,7 +260,7 @@ impl Driver<'_> {
             .as_ref()
             .map(|t| format!("using {} with cipher {}", t.version, t.cipher));
         let trace = received_header(&TraceInfo {
-            helo: &helo,
+            helo,
             peer: self.peer.ip(),
             hostname: &shared.config.hostname,
             protocol,
@@ -268,20 +269,25 @@ impl Driver<'_> {
             single_recipient: single,
             unix_time: now_unix(),
         });
-        let mut content = Vec::with_capacity(trace.len() + body.len());
-        content.extend_from_slice(trace.as_bytes());
-        append_with_crlf(&mut content, &body);
-        drop(body);
-        let size = content.len();
-        let body = if size > shared.store.options().inline_body_limit {
-            let store = shared.store.clone();
-            match tokio::task::spawn_blocking(move || store.prepare_body(content)).await {
-                Ok(r) => r,
-                Err(_) => Err(StoreError::WriterGone),
-            }
-        } else {
-            Ok(golub_store::BodyRef::Inline(content))
+        self.message = Some((envelope, Incoming::new(id, trace)));
+    }
+
+    /// The whole message is in: its body on stable storage, then the queue entry, then 250.
+    async fn message(&mut self, session: &mut Session) {
+        let shared = self.shared;
+        let Some((envelope, incoming)) = self.message.take() else {
+            // invariant: the session sends MessageStarted before MessageReceived.
+            session.reject(reply_for_store_error(&StoreError::WriterGone));
+            return;
         };
+        let id = incoming.id;
+        let size = incoming.size();
+        let recipients: Vec<String> = envelope
+            .forward_paths
+            .iter()
+            .map(|p| policy::canonical_recipient(&shared.store, &shared.config.hostname, p))
+            .collect();
+        let body = incoming.finish().await;
         let from = envelope
             .reverse_path
             .mailbox()
@@ -349,23 +355,6 @@ fn login_refusal(why: LoginFailure) -> Reply {
     }
 }
 
-/// Appends `body` with every bare LF made CRLF. DATA never holds one (it is refused), but
-/// BDAT chunks may; stored messages have one line-end form, so that the sizes POP3 and
-/// IMAP report are the octets the client receives.
-fn append_with_crlf(out: &mut Vec<u8>, body: &[u8]) {
-    let mut prev = 0u8;
-    let mut start = 0;
-    for (i, &b) in body.iter().enumerate() {
-        if b == b'\n' && prev != b'\r' {
-            out.extend_from_slice(&body[start..i]);
-            out.extend_from_slice(b"\r\n");
-            start = i + 1;
-        }
-        prev = b;
-    }
-    out.extend_from_slice(&body[start..]);
-}
-
 /// The reply a client sees when the store fails: generic text, the detail goes to the log.
 fn reply_for_store_error(e: &StoreError) -> Reply {
     match e {
@@ -379,25 +368,5 @@ fn reply_for_store_error(e: &StoreError) -> Reply {
             EnhancedCode(4, 3, 0),
             "local error in processing, try again later",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::append_with_crlf;
-
-    #[test]
-    fn bare_lf_becomes_crlf_and_crlf_stays() {
-        for (input, want) in [
-            (&b"a\nb\r\nc\n"[..], &b"a\r\nb\r\nc\r\n"[..]),
-            (b"\n\n", b"\r\n\r\n"),
-            (b"no line end", b"no line end"),
-            (b"\r\n", b"\r\n"),
-            (b"", b""),
-        ] {
-            let mut out = b"H: v\r\n".to_vec();
-            append_with_crlf(&mut out, input);
-            assert_eq!(&out[6..], want, "{input:?}");
-        }
     }
 }

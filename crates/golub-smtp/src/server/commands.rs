@@ -30,7 +30,7 @@ impl Session {
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => {
                 // RFC 5321 §4.1.1.5: abort the transaction, keep the greeting.
-                self.transaction = None;
+                self.drop_transaction();
                 self.send(reply::ok());
             }
             Command::Noop => self.send(reply::ok()),
@@ -57,7 +57,7 @@ impl Session {
     /// stays: RFC 4954 §4 refuses any further AUTH, so it lasts the session (or until
     /// STARTTLS resets the session).
     fn hello(&mut self, name: String, extended: bool) {
-        self.transaction = None;
+        self.drop_transaction();
         let r = if extended {
             let mut keywords = Vec::new();
             if self.starttls_offered() {
@@ -120,6 +120,8 @@ impl Session {
             eight_bit,
             forward_paths: Vec::new(),
             chunked: false,
+            started: false,
+            size: 0,
             body: Vec::new(),
         }));
     }
@@ -157,6 +159,7 @@ impl Session {
             self.config.max_text_line,
         ));
         self.send(reply::start_data());
+        self.message_started();
     }
 
     /// RFC 3030 §2: the chunk's octets follow the command line whatever its reply will
@@ -172,7 +175,7 @@ impl Session {
                 reply: reply::no_recipients(),
                 reset: false,
             }),
-            Some(tx) if (tx.body.len() as u64).saturating_add(size) > max => Some(Refusal {
+            Some(tx) if tx.size.saturating_add(size) > max => Some(Refusal {
                 reply: reply::too_large(),
                 reset: true,
             }),
@@ -181,6 +184,9 @@ impl Session {
                 None
             }
         };
+        if refusal.is_none() && self.transaction.as_ref().is_some_and(|tx| !tx.started) {
+            self.message_started();
+        }
         self.phase = Phase::Chunk {
             decoder: ChunkDecoder::new(size),
             size,

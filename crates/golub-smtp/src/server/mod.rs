@@ -11,6 +11,12 @@
 //! never reordered. Input received meanwhile is buffered; a driver keeps memory bounded by
 //! not reading while [`Session::wants_decision`] is true.
 //!
+//! A message's content is not held whole: from [`Event::MessageStarted`] on, the octets
+//! (dot-unstuffed for DATA, as sent for BDAT) come out as [`Event::BodyReceived`] pieces as
+//! they arrive, at most one input's worth each, and the transaction ends with
+//! [`Event::MessageReceived`] (a decision) or [`Event::MessageAborted`]. The driver decides
+//! where the pieces go (memory for small messages, a file for large ones).
+//!
 //! STARTTLS (RFC 3207) is a handoff: after [`Event::StartTlsRequested`] the session takes no
 //! input until the driver has done the handshake and called [`Session::tls_established`].
 //! AUTH (RFC 4954) runs its SASL exchange here and asks the driver to check the
@@ -44,7 +50,9 @@ pub struct SessionConfig {
     pub max_recipients: usize,
     /// Command line length including CRLF (RFC 5321 §4.5.3.1.4: 512).
     pub max_command_line: usize,
-    /// Text line length in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000).
+    /// Text line length in DATA including CRLF; 0 (the default) is no limit but the
+    /// message size. RFC 5321 §4.5.3.1.6 asks for at least 1000, and much real mail has
+    /// longer lines, which Postfix, Stalwart and Dovecot accept too.
     pub max_text_line: usize,
     /// More protocol errors than this close the session with 421 4.7.0.
     pub max_errors: usize,
@@ -78,7 +86,7 @@ impl Default for SessionConfig {
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             max_command_line: 512,
-            max_text_line: 1000,
+            max_text_line: 0,
             max_errors: 10,
             command_timeout: Duration::from_secs(5 * 60),
             data_timeout: Duration::from_secs(3 * 60),
@@ -113,18 +121,30 @@ pub enum Event {
     Vrfy { query: String },
     /// EXPN when enabled. Decision: `answer(reply)`.
     Expn { list: String },
-    /// A whole message arrived within limits (DATA, or BDAT ... LAST).
+    /// A message's content starts: DATA got its 354, or the first BDAT chunk was taken.
+    /// The envelope is complete. Informational; [`Event::BodyReceived`] pieces follow, then
+    /// [`Event::MessageReceived`] or [`Event::MessageAborted`].
     ///
-    /// `body` is dot-unstuffed with CRLF line ends as received, without the final ".CRLF".
     /// `protocol` is the Received header's "with" (RFC 3848, RFC 6531 §3.7.3): "SMTP"
     /// after HELO; after EHLO "ESMTP" or "UTF8SMTP", with "S" for TLS, "A" for AUTH or
-    /// "SA" for both appended. Decision: `accept_message(queue_id)` or `reject(reply)`.
-    MessageReceived {
+    /// "SA" for both appended.
+    MessageStarted {
         envelope: Envelope,
-        body: Vec<u8>,
         helo: String,
         protocol: &'static str,
     },
+    /// The next octets of the started message's content: dot-unstuffed with CRLF line ends
+    /// as received for DATA, the chunk octets as sent for BDAT (bare LFs included), never
+    /// the final ".CRLF". Informational; never empty.
+    BodyReceived { octets: Vec<u8> },
+    /// The started message arrived whole and within limits (the end of DATA, or BDAT ...
+    /// LAST); every octet came in a [`Event::BodyReceived`] before, `size` of them.
+    /// Decision: `accept_message(queue_id)` or `reject(reply)`.
+    MessageReceived { size: u64 },
+    /// The started message will not come: it was refused (too large, bare line ending,
+    /// line too long), or the transaction was reset (RSET, HELO, STARTTLS, a closed
+    /// session). Informational: the driver throws away what it kept of the content.
+    MessageAborted,
     /// STARTTLS accepted (RFC 3207): "220 2.0.0 ready to start TLS" is queued and no input
     /// is processed any more. The driver writes out the output, does the TLS handshake and
     /// calls `tls_established(now)`; if the handshake fails, it closes the connection.
@@ -161,7 +181,11 @@ struct Transaction {
     forward_paths: Vec<ForwardPath>,
     /// A BDAT chunk was taken; DATA is no longer allowed (RFC 3030 §2).
     chunked: bool,
-    /// The BDAT chunks so far.
+    /// `MessageStarted` was sent: its end must be told too.
+    started: bool,
+    /// Content octets taken so far.
+    size: u64,
+    /// BDAT octets not yet handed out as `BodyReceived`.
     body: Vec<u8>,
 }
 
@@ -422,6 +446,7 @@ impl Session {
             }
             progressed_any = true;
         }
+        self.flush_body();
         if self.closed {
             self.input = Vec::new();
         } else {
@@ -517,9 +542,12 @@ impl Session {
             return false;
         };
         match decoder.finish() {
-            Ok(body) => self.message_received(body),
+            Ok(rest) => {
+                self.data_received(rest);
+                self.message_received();
+            }
             Err(e) => {
-                self.transaction = None;
+                self.drop_transaction();
                 self.send(reply::reply_for(&e));
             }
         }
@@ -540,6 +568,7 @@ impl Session {
             && let Some(tx) = &mut self.transaction
         {
             tx.body.extend_from_slice(part);
+            tx.size += part.len() as u64;
         }
         if !decoder.is_done() {
             return false;
@@ -556,28 +585,27 @@ impl Session {
         match refusal {
             Some(Refusal { reply, reset }) => {
                 if reset {
-                    self.transaction = None;
+                    self.drop_transaction();
                 }
                 self.send(reply);
             }
             None if last => {
-                let body = self
-                    .transaction
-                    .as_mut()
-                    .map(|tx| mem::take(&mut tx.body))
-                    .unwrap_or_default();
-                self.message_received(body);
+                self.flush_body();
+                self.message_received();
             }
             None => self.send(reply::chunk_received(size)),
         }
         true
     }
 
-    /// A whole message is in: ask the driver.
-    fn message_received(&mut self, body: Vec<u8>) {
-        let Some(tx) = &self.transaction else {
+    /// The message's content starts (DATA's 354, the first BDAT chunk): tell the driver,
+    /// with the envelope that is complete now.
+    fn message_started(&mut self) {
+        let Some(tx) = &mut self.transaction else {
             return;
         };
+        tx.started = true;
+        let tx = &*tx;
         let extended = self.greeting.as_ref().is_some_and(|g| g.extended);
         let protocol = protocol(
             extended,
@@ -591,9 +619,8 @@ impl Session {
             smtputf8: tx.smtputf8,
             eight_bit: tx.eight_bit,
         };
-        self.events.push_back(Event::MessageReceived {
+        self.events.push_back(Event::MessageStarted {
             envelope,
-            body,
             helo: self
                 .greeting
                 .as_ref()
@@ -601,7 +628,58 @@ impl Session {
                 .unwrap_or_default(),
             protocol,
         });
+    }
+
+    /// Hands content octets of the started message to the driver.
+    fn body_received(&mut self, octets: Vec<u8>) {
+        if !octets.is_empty() && self.transaction.as_ref().is_some_and(|tx| tx.started) {
+            self.events.push_back(Event::BodyReceived { octets });
+        }
+    }
+
+    /// Hands out the content taken since the last call (DATA's decoder, BDAT's chunks),
+    /// so that the session holds at most one input's worth of it.
+    fn flush_body(&mut self) {
+        match &mut self.phase {
+            Phase::Data(decoder) => {
+                let octets = decoder.take_body();
+                self.data_received(octets);
+            }
+            _ => {
+                if let Some(tx) = &mut self.transaction {
+                    let octets = mem::take(&mut tx.body);
+                    self.body_received(octets);
+                }
+            }
+        }
+    }
+
+    /// Content decoded from DATA: counted here (BDAT counts as chunks arrive).
+    fn data_received(&mut self, octets: Vec<u8>) {
+        if let Some(tx) = &mut self.transaction {
+            tx.size += octets.len() as u64;
+        }
+        self.body_received(octets);
+    }
+
+    /// A whole message is in: ask the driver.
+    fn message_received(&mut self) {
+        let Some(tx) = &self.transaction else {
+            return;
+        };
+        self.events
+            .push_back(Event::MessageReceived { size: tx.size });
         self.pending = Some(Pending::Message);
+    }
+
+    /// Ends the transaction without a message (RFC 5321 §4.1.1.5 and the refusals); the
+    /// driver hears of it when the content had started.
+    fn drop_transaction(&mut self) {
+        if let Some(tx) = self.transaction.take()
+            && tx.started
+        {
+            self.events.push_back(Event::MessageAborted);
+        }
     }
 
     /// Queues a reply; protocol errors count towards `max_errors`.
@@ -619,6 +697,12 @@ impl Session {
 
     fn close(&mut self) {
         self.closed = true;
+        if matches!(self.pending, Some(Pending::Message)) {
+            // The driver is deciding on this message and ends it itself.
+            self.transaction = None;
+        } else {
+            self.drop_transaction();
+        }
         self.pending = None;
         self.deadline = None;
         self.input = Vec::new();

@@ -21,9 +21,18 @@ fn output(s: &mut Session) -> String {
     String::from_utf8(out).unwrap()
 }
 
+type Message = (Envelope, Vec<u8>);
+
+thread_local! {
+    /// The message whose content is arriving, across calls of `drive` (one session per
+    /// test, and each test on its own thread).
+    static STARTED: std::cell::RefCell<Option<Message>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Answers every event like a permissive driver; returns the messages received.
-fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
+fn drive(s: &mut Session) -> Vec<Message> {
     let mut messages = Vec::new();
+    let mut started = STARTED.take();
     while let Some(event) = s.poll_event() {
         match event {
             Event::Greeted { .. } => {}
@@ -32,7 +41,20 @@ fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
             Event::Vrfy { .. } | Event::Expn { .. } => {
                 s.answer(Reply::new(252, EnhancedCode(2, 5, 0), "maybe"))
             }
-            Event::MessageReceived { envelope, body, .. } => {
+            Event::MessageStarted { envelope, .. } => {
+                assert!(started.is_none(), "started twice");
+                started = Some((envelope, Vec::new()));
+            }
+            Event::BodyReceived { octets } => {
+                let (_, body) = started.as_mut().expect("body outside a message");
+                body.extend_from_slice(&octets);
+            }
+            Event::MessageAborted => {
+                assert!(started.take().is_some(), "abort without a message");
+            }
+            Event::MessageReceived { size } => {
+                let (envelope, body) = started.take().expect("message not started");
+                assert_eq!(body.len() as u64, size);
                 messages.push((envelope, body));
                 s.accept_message(QueueId(7));
             }
@@ -46,6 +68,7 @@ fn drive(s: &mut Session) -> Vec<(Envelope, Vec<u8>)> {
             }
         }
     }
+    STARTED.set(started);
     messages
 }
 
@@ -478,4 +501,67 @@ fn protocol_names_follow_rfc_3848_and_6531() {
     for ((extended, smtputf8, tls, auth), want) in table {
         assert_eq!(protocol(extended, smtputf8, tls, auth), want);
     }
+}
+
+/// The events of one call, as short names; body pieces show their octets.
+fn event_names(s: &mut Session) -> Vec<String> {
+    let mut names = Vec::new();
+    while let Some(event) = s.poll_event() {
+        names.push(match event {
+            Event::MessageStarted { .. } => "started".to_string(),
+            Event::BodyReceived { octets } => String::from_utf8(octets).unwrap(),
+            Event::MessageReceived { size } => format!("received {size}"),
+            Event::MessageAborted => "aborted".to_string(),
+            Event::MailFrom { .. } => {
+                s.accept_mail();
+                "mail".to_string()
+            }
+            Event::RcptTo { .. } => {
+                s.accept_rcpt();
+                "rcpt".to_string()
+            }
+            other => format!("{other:?}"),
+        });
+    }
+    names
+}
+
+#[test]
+fn data_content_comes_out_as_it_arrives_not_at_the_end() {
+    let now = Instant::now();
+    let mut s = Session::new(config(), now);
+    s.handle_input(b"EHLO c\r\nMAIL FROM:<>\r\n", now);
+    assert_eq!(event_names(&mut s)[1..], ["mail"]);
+    s.handle_input(b"RCPT TO:<b@mx.example>\r\nDATA\r\nSubject: a\r\n", now);
+    assert_eq!(event_names(&mut s), ["rcpt", "started", "Subject: a\r\n"]);
+    s.handle_input(b"\r\n..dot\r", now);
+    assert_eq!(event_names(&mut s), ["\r\n.dot"]);
+    s.handle_input(b"\n.\r\nNOOP\r\n", now);
+    assert_eq!(event_names(&mut s), ["\r\n", "received 20"]);
+    s.accept_message(QueueId(1));
+    assert!(
+        output(&mut s).ends_with("250 2.0.0 Ok: queued as 0000000000000001\r\n250 2.0.0 ok\r\n")
+    );
+}
+
+#[test]
+fn bdat_chunks_come_out_as_sent_and_rset_aborts_the_message() {
+    let now = Instant::now();
+    let mut s = Session::new(config(), now);
+    s.handle_input(b"EHLO c\r\nMAIL FROM:<>\r\n", now);
+    event_names(&mut s);
+    s.handle_input(b"RCPT TO:<b@mx.example>\r\nBDAT 6\r\na\nb", now);
+    assert_eq!(event_names(&mut s), ["rcpt", "started", "a\nb"]);
+    s.handle_input(b"\r\nc", now);
+    assert_eq!(event_names(&mut s), ["\r\nc"]);
+    s.handle_input(b"BDAT 2\r\nxyRSET\r\nMAIL FROM:<>\r\n", now);
+    // What was not handed out yet when the message ends unfinished is not handed out.
+    assert_eq!(event_names(&mut s), ["aborted", "mail"]);
+    // A refusal after the content started aborts it too.
+    s.handle_input(b"RCPT TO:<b@mx.example>\r\nDATA\r\nbare\nLF\r\n.\r\n", now);
+    assert_eq!(event_names(&mut s), ["rcpt", "started", "aborted"]);
+    assert!(
+        output(&mut s)
+            .ends_with("550 5.6.11 message contains bare CR or LF; use CRLF line ends\r\n")
+    );
 }

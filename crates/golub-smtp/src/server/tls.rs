@@ -43,7 +43,7 @@ impl Session {
         self.tls = true;
         self.phase = Phase::Command;
         self.greeting = None;
-        self.transaction = None;
+        self.drop_transaction();
         self.authenticated = None;
         self.input.clear();
         self.start = 0;
