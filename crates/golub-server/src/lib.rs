@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod net;
 pub mod pop3d;
 pub mod queue;
+pub mod reads;
 pub mod smtpd;
 
 pub use config::{Config, ConfigError};

@@ -12,6 +12,7 @@ use crate::auth::{self, LoginFailure};
 use crate::net::limits::Permit;
 use crate::net::listener::{Accepted, accept_loop};
 use crate::net::stream::{Conn, ReadBuffer, Waited, handshake, wait};
+use crate::reads;
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
 use golub_store::{Store, User};
 use golub_types::sasl::Credential;
@@ -225,7 +226,7 @@ impl Driver<'_> {
                 }
             }
             Event::CredentialsNeeded { user, .. } => {
-                match auth::scram_credentials(self.shared, "pop3", self.peer, &user) {
+                match auth::scram_credentials(self.shared, "pop3", self.peer, &user).await {
                     Ok((creds, nonce)) => session.scram_credentials(creds, &nonce),
                     Err(why) => session.auth_failed(auth_failure(why)),
                 }
@@ -243,21 +244,24 @@ impl Driver<'_> {
                 let inline = m.infos.get(index).is_some_and(|i| {
                     i.size <= self.shared.store.options().inline_body_limit as u64
                 });
-                // A body inside the database is read in microseconds: no thread hand-off.
-                // A body in a file may take a disk read: off the runtime.
+                // Both off the runtime: a body inside the database on the store's reader
+                // threads; a body in a file, which may be large, on tokio's blocking
+                // threads, so that it never keeps the reader threads from other sessions.
+                let store = &self.shared.store;
                 let content = if inline {
-                    Ok(self.shared.store.message_content(folder, uid))
+                    reads::read(store, move |s| s.message_content(folder, uid)).await
                 } else {
-                    let store = self.shared.store.clone();
-                    tokio::task::spawn_blocking(move || store.message_content(folder, uid)).await
+                    let store = store.clone();
+                    tokio::task::spawn_blocking(move || store.message_content(folder, uid))
+                        .await
+                        .unwrap_or_else(|e| Err(golub_store::Error::Internal(e.to_string())))
                 };
                 match content {
-                    Ok(Ok(c)) => session.provide_content(c),
-                    Ok(Err(e)) => {
+                    Ok(c) => session.provide_content(c),
+                    Err(e) => {
                         warn!(uid, error = %e, "cannot read message");
                         session.content_unavailable();
                     }
-                    Err(_) => session.content_unavailable(),
                 }
             }
             Event::UpdateRequested { deleted } => {
@@ -322,7 +326,7 @@ impl Driver<'_> {
             info!(user = %account.address, "maildrop in use");
             return Some(AuthFailure::InUse);
         };
-        match load_maildrop(&shared.store, account, lock) {
+        match load_maildrop(&shared.store, account, lock).await {
             Ok(m) => {
                 self.maildrop = Some(m);
                 None
@@ -351,11 +355,21 @@ fn auth_failure(why: LoginFailure) -> AuthFailure {
     }
 }
 
-fn load_maildrop(store: &Store, user: User, lock: MaildropLock) -> golub_store::Result<Maildrop> {
-    let folder = store
-        .folder(user.id, "INBOX")?
-        .ok_or_else(|| golub_store::Error::NotFound("INBOX".into()))?;
-    let messages = store.messages(folder.id)?;
+/// Reads the user's INBOX (on the store's reader threads) into a maildrop.
+async fn load_maildrop(
+    store: &Store,
+    user: User,
+    lock: MaildropLock,
+) -> golub_store::Result<Maildrop> {
+    let user_id = user.id;
+    let (folder, messages) = reads::read(store, move |s| {
+        let folder = s
+            .folder(user_id, "INBOX")?
+            .ok_or_else(|| golub_store::Error::NotFound("INBOX".into()))?;
+        let messages = s.messages(folder.id)?;
+        Ok((folder, messages))
+    })
+    .await?;
     Ok(Maildrop {
         infos: messages
             .iter()

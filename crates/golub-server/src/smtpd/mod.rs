@@ -254,7 +254,7 @@ impl Driver<'_> {
                 }
             }
             Event::CredentialsNeeded { authcid, .. } => {
-                match auth::scram_credentials(shared, "smtp", self.peer.ip(), &authcid) {
+                match auth::scram_credentials(shared, "smtp", self.peer.ip(), &authcid).await {
                     Ok((creds, nonce)) => session.scram_credentials(creds, &nonce),
                     Err(why) => refuse_login(session, why),
                 }
@@ -268,6 +268,7 @@ impl Driver<'_> {
                         user,
                         &reverse_path,
                     )
+                    .await
                 {
                     info!(user = %user.address, from = %reverse_path, "sender refused");
                     session.reject(reply);
@@ -276,7 +277,8 @@ impl Driver<'_> {
                 session.accept_mail();
             }
             Event::RcptTo { forward_path } => {
-                match policy::check_recipient(&shared.store, &forward_path, self.user.is_some()) {
+                let authenticated = self.user.is_some();
+                match policy::check_recipient(&shared.store, &forward_path, authenticated).await {
                     Ok(()) => {
                         debug!(to = %forward_path, "recipient accepted");
                         session.accept_rcpt();
@@ -288,8 +290,8 @@ impl Driver<'_> {
                     }
                 }
             }
-            Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query)),
-            Event::Expn { list } => session.answer(policy::expn(&shared.store, &list)),
+            Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query).await),
+            Event::Expn { list } => session.answer(policy::expn(&shared.store, &list).await),
             Event::MessageReceived {
                 envelope,
                 body,
@@ -309,11 +311,12 @@ impl Driver<'_> {
     ) {
         let shared = self.shared;
         let id = new_queue_id();
-        let recipients: Vec<String> = envelope
-            .forward_paths
-            .iter()
-            .map(|p| policy::canonical_recipient(&shared.store, &shared.config.hostname, p))
-            .collect();
+        let recipients = policy::canonical_recipients(
+            &shared.store,
+            &shared.config.hostname,
+            &envelope.forward_paths,
+        )
+        .await;
         let single = match envelope.forward_paths.as_slice() {
             [ForwardPath::Mailbox(m)] => Some(m.to_string()),
             [ForwardPath::Postmaster] => Some("postmaster".to_string()),
