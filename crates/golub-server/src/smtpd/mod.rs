@@ -278,7 +278,7 @@ impl Driver<'_> {
             }
             Event::RcptTo { forward_path } => {
                 let authenticated = self.user.is_some();
-                match policy::check_recipient(&shared.store, &forward_path, authenticated).await {
+                match policy::check_recipient(&shared.store, &forward_path, authenticated) {
                     Ok(()) => {
                         debug!(to = %forward_path, "recipient accepted");
                         session.accept_rcpt();

@@ -3,8 +3,8 @@
 //! until the client has authenticated (a later stage).
 //!
 //! Each decision that needs the directory reads it on the store's reader threads
-//! ([`crate::reads`]), all its lookups in one hand-off; the decisions themselves are the
-//! plain functions below the async ones.
+//! ([`crate::reads`]), all its lookups in one hand-off, except the RCPT check, which is
+//! read inline (see [`check_recipient`] for why).
 
 use crate::reads;
 use golub_store::{Recipient, Store};
@@ -65,7 +65,14 @@ fn postmaster_domain(store: &Store, host: String) -> String {
 
 /// Decides a RCPT: `Ok(())` to accept, or the reply to refuse with. Authenticated
 /// clients may relay to any domain; nobody else may.
-pub async fn check_recipient(
+///
+/// The one decision read inline, on the session's own thread: two lookups by primary key
+/// in the small, hot directory tables, which SQLite serves from its page cache. A hand-off
+/// to the reader threads costs two thread switches per RCPT; measured with 50 sessions
+/// of 4 KB messages (one RCPT each) on two cores, that was 15% more server CPU per
+/// message (2.3 more context switches per message, about 40 µs) and about 6% fewer
+/// messages a second, well past what this check is worth moving.
+pub fn check_recipient(
     store: &Store,
     path: &ForwardPath,
     authenticated: bool,
@@ -74,12 +81,7 @@ pub async fn check_recipient(
         // RFC 5321 §4.5.1: mail to <Postmaster> is always accepted.
         return Ok(());
     };
-    let mailbox = mailbox.clone();
-    reads::read(store, move |s| {
-        Ok(recipient_decision(s, &mailbox, authenticated))
-    })
-    .await
-    .unwrap_or_else(|e| Err(lookup_failed(e)))
+    recipient_decision(store, mailbox, authenticated)
 }
 
 fn recipient_decision(store: &Store, mailbox: &Mailbox, authenticated: bool) -> Result<(), Reply> {
