@@ -306,6 +306,9 @@ pub struct StoreConfig {
     /// A cap on the database's size in bytes; 0 means only the disk limits it. When the
     /// cap or the disk is reached, new mail gets 452 4.3.1 and nothing accepted is lost.
     pub max_database_size: u64,
+    /// Threads that run the sessions' directory and mailbox reads, each with its own
+    /// read-only connection, so that no read waits for the disk on an async worker.
+    pub reader_threads: usize,
 }
 
 impl Default for StoreConfig {
@@ -313,6 +316,7 @@ impl Default for StoreConfig {
         StoreConfig {
             inline_body_limit: 1024 * 1024,
             max_database_size: 0,
+            reader_threads: 2,
         }
     }
 }
@@ -399,6 +403,9 @@ impl Config {
         }
         if l.max_connections < 1 || l.max_connections_per_ip < 1 {
             return Err(invalid("limits.max_connections", "must be at least 1"));
+        }
+        if !(1..=64).contains(&self.store.reader_threads) {
+            return Err(invalid("store.reader_threads", "must be from 1 to 64"));
         }
         for (key, value, max) in [
             ("limits.command_timeout", l.command_timeout, MAX_TIMEOUT),
@@ -507,6 +514,7 @@ mod tests {
         );
         assert_eq!(c.queue.max_lifetime, d.queue.max_lifetime);
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
+        assert_eq!(c.store.reader_threads, d.store.reader_threads);
         assert_eq!(c.metrics.listen, None);
     }
 
@@ -569,6 +577,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("queue.scan_interval"), "{e}");
+        let e = parse("[store]\nreader_threads = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.reader_threads"), "{e}");
         let e = parse("hostname = 12\n").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
     }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod net;
 pub mod pop3d;
 pub mod queue;
+pub mod reads;
 pub mod smtpd;
 
 pub use config::{Config, ConfigError};
@@ -120,6 +121,7 @@ impl Server {
             StoreOptions {
                 inline_body_limit: config.store.inline_body_limit,
                 max_database_size: config.store.max_database_size,
+                reader_threads: config.store.reader_threads,
                 commit_observer: Some(metrics.commit_observer()),
                 ..StoreOptions::default()
             },

@@ -183,3 +183,61 @@ async fn wrong_pop3_passwords_get_auth_errors() {
         "blocked after too many failures: {r}"
     );
 }
+
+const RETRIEVE_ALL_SCRIPT: &str = r#"
+import poplib, sys
+port, expected_path = int(sys.argv[1]), sys.argv[2]
+expected = open(expected_path, 'rb').read().split(b'\n---\n')
+p = poplib.POP3('127.0.0.1', port, timeout=20)
+p.user('alice@example.org')
+p.pass_('pw')
+assert p.stat()[0] == len(expected)
+def retr(n):
+    got = b'\r\n'.join(p.retr(n)[1]) + b'\r\n'
+    assert got == expected[n - 1], (n, got[:60], expected[n - 1][:60])
+# In order (read ahead), with a TOP and a jump back in the middle, then in order again.
+for n in range(1, 21):
+    retr(n)
+p.top(3, 0)
+retr(7)
+for n in range(21, len(expected) + 1):
+    retr(n)
+p.dele(2)
+for n in [1, 3, 4, 5]:
+    retr(n)
+p.quit()
+print('ok')
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieving_the_maildrop_in_order_and_out_of_order_gives_each_message() {
+    let t = TestServer::start_with(|c| {
+        c.auth.allow_plaintext = true;
+        // Every fifth body is kept as a file, where reading ahead stops.
+        c.store.inline_body_limit = 4000;
+    })
+    .await;
+    let n = 45;
+    for i in 0..n {
+        let line = format!("{}\r\n", "x".repeat(98));
+        let filler = line.repeat(if i % 5 == 4 { 50 } else { i % 4 });
+        t.deliver(
+            "alice@example.org",
+            &format!("Subject: message {i}\r\n\r\n{filler}\r\nend of {i}"),
+        )
+        .await;
+    }
+    let stored = t.wait_for_inbox("alice@example.org", n).await;
+    let dir = tempfile::tempdir().unwrap();
+    let expected = dir.path().join("expected");
+    std::fs::write(&expected, stored.join(&b"\n---\n"[..])).unwrap();
+    let (ok, out) = python(
+        RETRIEVE_ALL_SCRIPT,
+        &[
+            t.addr("pop3").port().to_string(),
+            expected.display().to_string(),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+}

@@ -18,6 +18,8 @@ pub enum Error {
     Io(std::io::Error),
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("the store's reader threads have stopped")]
+    ReadersGone,
     #[error("password hashing failed")]
     Password,
     /// A bug inside the store (a write job panicked, say): nothing of the job was kept.

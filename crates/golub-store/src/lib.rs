@@ -5,8 +5,10 @@
 //! The embedded backend is one SQLite database in WAL mode under the data directory. All
 //! writes go through a single writer thread that batches the writes of concurrent callers
 //! into one transaction (group commit): one fsync covers a whole batch, and each caller is
-//! told the outcome only after the commit is on stable storage. Reads use a small pool of
-//! read-only connections and never wait for the writer.
+//! told the outcome only after the commit is on stable storage. Reads use read-only
+//! connections and never wait for the writer: [`Store::read`] on the caller's thread, or
+//! [`Store::submit_read`] on one of a few reader threads, for async callers that must not
+//! block.
 //!
 //! Bodies up to a threshold are stored inside the database; larger ones are files under
 //! `blobs/`, written and fsync'd before the transaction that references them commits.
@@ -19,6 +21,7 @@ mod directory;
 mod error;
 mod mailbox;
 mod queue;
+mod readers;
 mod schema;
 mod writer;
 
@@ -33,7 +36,9 @@ pub use queue::{
 pub use writer::Tx;
 
 use rusqlite::{Connection, OpenFlags};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +69,9 @@ pub struct StoreOptions {
     pub max_database_size: u64,
     /// Called by the writer after every successful COMMIT.
     pub commit_observer: Option<CommitObserver>,
+    /// How many threads run [`Store::submit_read`]'s reads, each on its own connection
+    /// (at least one).
+    pub reader_threads: usize,
 }
 
 impl Default for StoreOptions {
@@ -73,6 +81,7 @@ impl Default for StoreOptions {
             max_batch: 1024,
             max_database_size: 0,
             commit_observer: None,
+            reader_threads: 2,
         }
     }
 }
@@ -84,11 +93,15 @@ pub struct Store {
 }
 
 struct Inner {
+    /// Tells this store's reader threads from another store's.
+    id: u64,
     dir: PathBuf,
     db_path: PathBuf,
     options: StoreOptions,
     writer: writer::Writer,
+    /// Idle connections of [`Store::read`] on callers' threads.
     readers: Mutex<Vec<Connection>>,
+    reader_threads: readers::Readers,
     _checkpointer: checkpoint::Checkpointer,
 }
 
@@ -138,13 +151,21 @@ impl Store {
             .map_err(Error::Io)?;
         let writer =
             writer::Writer::start(conn, options.max_batch, options.commit_observer.clone())?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let conns = (0..options.reader_threads.max(1))
+            .map(|_| open_connection(&db_path, true))
+            .collect::<Result<Vec<_>>>()?;
+        let reader_threads = readers::Readers::start(id, conns).map_err(Error::Io)?;
         Ok(Store {
             inner: Arc::new(Inner {
+                id,
                 dir,
                 db_path,
                 options,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                reader_threads,
                 _checkpointer: checkpointer,
             }),
         })
@@ -159,8 +180,12 @@ impl Store {
         &self.inner.options
     }
 
-    /// Runs `f` on a read connection. Reads see every committed write.
+    /// Runs `f` on a read connection, on the calling thread. Reads see every committed
+    /// write. On one of this store's reader threads, `f` gets that thread's connection.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if let Some(own) = readers::own_connection(self.inner.id) {
+            return f(own.conn());
+        }
         let conn = {
             let mut pool = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
             pool.pop()
@@ -175,6 +200,33 @@ impl Store {
             pool.push(conn);
         }
         out
+    }
+
+    /// Runs `f` on one of the store's reader threads; `done` gets its result there. Every
+    /// read `f` makes through the store (its ordinary methods, or [`Store::read`]) uses that
+    /// thread's connection. For async callers: neither call waits for the disk, and the
+    /// reads of concurrent callers run side by side on the threads. A panic in `f` is
+    /// reported to `done` as [`Error::Internal`]; the thread goes on. Should the reader
+    /// threads be gone, `done` is dropped unrun.
+    pub fn submit_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+        done: impl FnOnce(Result<T>) + Send + 'static,
+    ) {
+        let store = self.clone();
+        self.inner.reader_threads.submit(Box::new(move || {
+            // AssertUnwindSafe is sound here: `f` is consumed by the call, and after a
+            // panic the caller gets an error, never a value `f` may have left half-made.
+            let result = match panic::catch_unwind(AssertUnwindSafe(|| f(&store))) {
+                Ok(r) => r,
+                Err(payload) => {
+                    let what = writer::panic_message(payload.as_ref());
+                    tracing::error!(panic = %what, "store: a read panicked");
+                    Err(Error::Internal(format!("a read panicked: {what}")))
+                }
+            };
+            done(result);
+        }));
     }
 
     /// Queues `job` for the writer; `done` gets its result once the batch holding it has

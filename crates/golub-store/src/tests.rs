@@ -666,3 +666,96 @@ fn a_full_database_fails_the_batch_and_every_completion_says_so() {
     }
     assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_string()]);
 }
+
+/// Runs `f` on `store`'s reader threads and waits for its result.
+fn read_on_threads<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+) -> std::sync::mpsc::Receiver<Result<T>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.submit_read(f, move |r| {
+        let _ = tx.send(r);
+    });
+    rx
+}
+
+#[test]
+fn reads_from_many_threads_run_on_the_reader_threads_and_see_commits() {
+    let (_d, store) = store();
+    for i in 0..20 {
+        with_user(&store, &format!("user{i}@example.org"));
+    }
+    let callers: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let pending: Vec<_> = (0..200)
+                    .map(|n| {
+                        let address = format!("user{}@example.org", (t + n) % 25);
+                        read_on_threads(&store, move |s| {
+                            let on = std::thread::current().name().map(String::from);
+                            Ok((s.lookup(&address)?.is_some(), on))
+                        })
+                    })
+                    .collect();
+                let mut found = 0;
+                for (n, rx) in pending.into_iter().enumerate() {
+                    let (exists, on) = rx.recv().unwrap().unwrap();
+                    assert_eq!(exists, (t + n) % 25 < 20);
+                    assert!(on.unwrap().starts_with("golub-store-reader-"));
+                    found += exists as usize;
+                }
+                found
+            })
+        })
+        .collect();
+    let found: usize = callers.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(found, 8 * 200 * 20 / 25);
+    // The reads used the threads' own connections, none of the callers' pool.
+    assert!(store.inner.readers.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_panicking_read_fails_alone_and_the_reader_threads_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            reader_threads: 2,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store.add_domain("example.org").unwrap();
+    for _ in 0..5 {
+        let rx = read_on_threads(&store, |s| -> Result<()> {
+            // Panic in the middle of a statement, with rows still to step through.
+            s.read(|c| {
+                let mut stmt = c.prepare("SELECT name FROM domains")?;
+                let _rows = stmt.query([])?;
+                panic!("a read went wrong");
+            })
+        });
+        assert!(matches!(rx.recv().unwrap(), Err(Error::Internal(_))));
+    }
+    for _ in 0..5 {
+        store.submit_read(
+            |_| Ok(()),
+            |_: Result<()>| panic!("a completion went wrong"),
+        );
+    }
+    // Both threads are still there: two reads that wait for each other both finish.
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            let barrier = barrier.clone();
+            read_on_threads(&store, move |s| {
+                barrier.wait();
+                s.is_local_domain("example.org")
+            })
+        })
+        .collect();
+    for rx in both {
+        assert!(rx.recv().unwrap().unwrap());
+    }
+}

@@ -363,7 +363,7 @@ fn complete_all(batch: Vec<Box<dyn Work>>, commit: std::result::Result<(), &Erro
 }
 
 /// The text of a panic, when it has one.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {

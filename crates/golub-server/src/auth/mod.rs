@@ -1,12 +1,15 @@
 //! Authentication of users' programs, one path for every protocol (SMTP AUTH, POP3, and
 //! IMAP): the throttle decides first, the password check runs off the async runtime
-//! (argon2 is deliberately slow), and every outcome is logged and counted the same way.
+//! (argon2 is deliberately slow, so on tokio's blocking threads rather than the store's
+//! few reader threads), directory reads run on the store's reader threads, and every
+//! outcome is logged and counted the same way.
 
 mod throttle;
 
 pub use throttle::{AuthThrottle, ThrottleConfig, Verdict};
 
 use crate::Shared;
+use crate::reads;
 use golub_store::{Store, User};
 use golub_types::sasl::Credential;
 use golub_types::sasl::scram::{self, ScramCredentials};
@@ -62,7 +65,7 @@ fn decoy_secret() -> &'static [u8; 32] {
 /// user that does not exist, or has no SCRAM credentials yet (its password predates
 /// them), gets a decoy that fails at the proof, so the exchange does not tell which. An
 /// address blocked by the throttle is refused here already.
-pub fn scram_credentials(
+pub async fn scram_credentials(
     shared: &Shared,
     proto: &'static str,
     ip: IpAddr,
@@ -72,7 +75,8 @@ pub fn scram_credentials(
         warn!(proto, user = %authcid, ip = %ip, "login refused: too many failures from this address");
         return Err(LoginFailure::Blocked);
     }
-    let creds = match shared.store.scram_credentials(authcid) {
+    let address = authcid.to_string();
+    let creds = match reads::read(&shared.store, move |s| s.scram_credentials(&address)).await {
         Ok(Some((_, creds))) => creds,
         Ok(None) => ScramCredentials::decoy(&authcid.to_lowercase(), decoy_secret()),
         Err(e) => {
@@ -113,7 +117,10 @@ pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure
                 verify(&shared.store, authcid, password.expose()).await
             }
             // The exchange checked the proof against the stored keys.
-            Credential::Scram { verified: true } => shared.store.user(authcid),
+            Credential::Scram { verified: true } => {
+                let address = authcid.to_string();
+                reads::read(&shared.store, move |s| s.user(&address)).await
+            }
             Credential::Scram { verified: false } => Ok(None),
         }
     };

@@ -11,6 +11,7 @@ use crate::Shared;
 use crate::auth::{self, LoginFailure};
 use crate::net::listener::{Accepted, accept_loop};
 use crate::net::session::{Handler, Opened, drive, open};
+use crate::reads;
 use golub_pop3::{AuthFailure, Event, MessageInfo, Pop3Config, Session};
 use golub_store::{Store, User};
 use golub_types::sasl::Credential;
@@ -110,7 +111,64 @@ struct Maildrop {
     folder_id: i64,
     uids: Vec<u32>,
     infos: Vec<MessageInfo>,
+    /// The index of the last RETR, to tell a client that retrieves in order.
+    last_retrieved: Option<usize>,
+    /// Bodies read ahead of such a client, by index.
+    read_ahead: Vec<(usize, Vec<u8>)>,
     _lock: MaildropLock,
+}
+
+/// The most bodies, and bytes, read ahead of a client that retrieves in order.
+const READ_AHEAD_MESSAGES: usize = 16;
+const READ_AHEAD_BYTES: u64 = 512 * 1024;
+
+impl Maildrop {
+    /// The body of message `index`, if it was read ahead.
+    fn take_read_ahead(&mut self, index: usize) -> Option<Vec<u8>> {
+        let at = self.read_ahead.iter().position(|(i, _)| *i == index)?;
+        Some(self.read_ahead.swap_remove(at).1)
+    }
+
+    /// Message `index` and the ones after it to read in one go: bodies inside the
+    /// database, up to the read-ahead limits.
+    fn read_ahead_from(&self, index: usize, inline_limit: u64) -> Vec<(usize, u32)> {
+        let mut bytes = 0;
+        let mut wanted = Vec::new();
+        for (i, (&uid, info)) in self.uids.iter().zip(&self.infos).enumerate().skip(index) {
+            let first = i == index;
+            if !first
+                && (info.size > inline_limit
+                    || wanted.len() >= READ_AHEAD_MESSAGES
+                    || bytes + info.size > READ_AHEAD_BYTES)
+            {
+                break;
+            }
+            bytes += info.size;
+            wanted.push((i, uid));
+        }
+        wanted
+    }
+
+    /// Keeps the bodies read after message `index`'s (those that could be read; a failed
+    /// one is read again, and its error reported, when it is asked for), and returns it.
+    fn keep_read_ahead(
+        &mut self,
+        index: usize,
+        bodies: Vec<(usize, golub_store::Result<Vec<u8>>)>,
+    ) -> golub_store::Result<Vec<u8>> {
+        let mut wanted = Err(golub_store::Error::Internal(
+            "a read lost its result".into(),
+        ));
+        self.read_ahead.clear();
+        for (i, body) in bodies {
+            if i == index {
+                wanted = body;
+            } else if let Ok(body) = body {
+                self.read_ahead.push((i, body));
+            }
+        }
+        wanted
+    }
 }
 
 struct Driver<'a> {
@@ -153,13 +211,14 @@ impl Driver<'_> {
                 }
             }
             Event::CredentialsNeeded { user, .. } => {
-                match auth::scram_credentials(self.shared, "pop3", self.peer, &user) {
+                match auth::scram_credentials(self.shared, "pop3", self.peer, &user).await {
                     Ok((creds, nonce)) => session.scram_credentials(creds, &nonce),
                     Err(why) => session.auth_failed(auth_failure(why)),
                 }
             }
-            Event::ContentNeeded { index, .. } => {
-                let Some(m) = &self.maildrop else {
+            Event::ContentNeeded { index, top } => {
+                let shared = self.shared;
+                let Some(m) = &mut self.maildrop else {
                     session.content_unavailable();
                     return;
                 };
@@ -167,25 +226,49 @@ impl Driver<'_> {
                     session.content_unavailable();
                     return;
                 };
+                let sequential = top.is_none() && m.last_retrieved.is_some_and(|l| l + 1 == index);
+                m.last_retrieved = top.is_none().then_some(index);
+                if let Some(c) = m.take_read_ahead(index) {
+                    session.provide_content(c);
+                    return;
+                }
                 let folder = m.folder_id;
-                let inline = m.infos.get(index).is_some_and(|i| {
-                    i.size <= self.shared.store.options().inline_body_limit as u64
-                });
-                // A body inside the database is read in microseconds: no thread hand-off.
-                // A body in a file may take a disk read: off the runtime.
+                let inline_limit = shared.store.options().inline_body_limit as u64;
+                let inline = m.infos.get(index).is_some_and(|i| i.size <= inline_limit);
+                // Both off the runtime: bodies inside the database on the store's reader
+                // threads; a body in a file, which may be large, on tokio's blocking
+                // threads, so that it never keeps the reader threads from other sessions.
                 let content = if inline {
-                    Ok(self.shared.store.message_content(folder, uid))
+                    // A client retrieving the maildrop in order gets the next bodies read
+                    // with this one: one hand-off for many RETRs.
+                    let wanted = if sequential {
+                        m.read_ahead_from(index, inline_limit)
+                    } else {
+                        vec![(index, uid)]
+                    };
+                    let read = reads::read(&shared.store, move |s| {
+                        Ok(wanted
+                            .into_iter()
+                            .map(|(i, uid)| (i, s.message_content(folder, uid)))
+                            .collect::<Vec<_>>())
+                    })
+                    .await;
+                    match read {
+                        Ok(bodies) => m.keep_read_ahead(index, bodies),
+                        Err(e) => Err(e),
+                    }
                 } else {
-                    let store = self.shared.store.clone();
-                    tokio::task::spawn_blocking(move || store.message_content(folder, uid)).await
+                    let store = shared.store.clone();
+                    tokio::task::spawn_blocking(move || store.message_content(folder, uid))
+                        .await
+                        .unwrap_or_else(|e| Err(golub_store::Error::Internal(e.to_string())))
                 };
                 match content {
-                    Ok(Ok(c)) => session.provide_content(c),
-                    Ok(Err(e)) => {
+                    Ok(c) => session.provide_content(c),
+                    Err(e) => {
                         warn!(uid, error = %e, "cannot read message");
                         session.content_unavailable();
                     }
-                    Err(_) => session.content_unavailable(),
                 }
             }
             Event::UpdateRequested { deleted } => {
@@ -250,7 +333,7 @@ impl Driver<'_> {
             info!(user = %account.address, "maildrop in use");
             return Some(AuthFailure::InUse);
         };
-        match load_maildrop(&shared.store, account, lock) {
+        match load_maildrop(&shared.store, account, lock).await {
             Ok(m) => {
                 self.maildrop = Some(m);
                 None
@@ -279,11 +362,21 @@ fn auth_failure(why: LoginFailure) -> AuthFailure {
     }
 }
 
-fn load_maildrop(store: &Store, user: User, lock: MaildropLock) -> golub_store::Result<Maildrop> {
-    let folder = store
-        .folder(user.id, "INBOX")?
-        .ok_or_else(|| golub_store::Error::NotFound("INBOX".into()))?;
-    let messages = store.messages(folder.id)?;
+/// Reads the user's INBOX (on the store's reader threads) into a maildrop.
+async fn load_maildrop(
+    store: &Store,
+    user: User,
+    lock: MaildropLock,
+) -> golub_store::Result<Maildrop> {
+    let user_id = user.id;
+    let (folder, messages) = reads::read(store, move |s| {
+        let folder = s
+            .folder(user_id, "INBOX")?
+            .ok_or_else(|| golub_store::Error::NotFound("INBOX".into()))?;
+        let messages = s.messages(folder.id)?;
+        Ok((folder, messages))
+    })
+    .await?;
     Ok(Maildrop {
         infos: messages
             .iter()
@@ -295,6 +388,8 @@ fn load_maildrop(store: &Store, user: User, lock: MaildropLock) -> golub_store::
         uids: messages.iter().map(|m| m.uid).collect(),
         user,
         folder_id: folder.id,
+        last_retrieved: None,
+        read_ahead: Vec::new(),
         _lock: lock,
     })
 }

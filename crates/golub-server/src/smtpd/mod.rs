@@ -194,7 +194,7 @@ impl Driver<'_> {
                 }
             }
             Event::CredentialsNeeded { authcid, .. } => {
-                match auth::scram_credentials(shared, "smtp", self.peer.ip(), &authcid) {
+                match auth::scram_credentials(shared, "smtp", self.peer.ip(), &authcid).await {
                     Ok((creds, nonce)) => session.scram_credentials(creds, &nonce),
                     Err(why) => refuse_login(session, why),
                 }
@@ -208,6 +208,7 @@ impl Driver<'_> {
                         user,
                         &reverse_path,
                     )
+                    .await
                 {
                     info!(user = %user.address, from = %reverse_path, "sender refused");
                     session.reject(reply);
@@ -216,7 +217,8 @@ impl Driver<'_> {
                 session.accept_mail();
             }
             Event::RcptTo { forward_path } => {
-                match policy::check_recipient(&shared.store, &forward_path, self.user.is_some()) {
+                let authenticated = self.user.is_some();
+                match policy::check_recipient(&shared.store, &forward_path, authenticated) {
                     Ok(()) => {
                         debug!(to = %forward_path, "recipient accepted");
                         session.accept_rcpt();
@@ -228,8 +230,8 @@ impl Driver<'_> {
                     }
                 }
             }
-            Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query)),
-            Event::Expn { list } => session.answer(policy::expn(&shared.store, &list)),
+            Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query).await),
+            Event::Expn { list } => session.answer(policy::expn(&shared.store, &list).await),
             Event::MessageStarted {
                 envelope,
                 helo,
@@ -282,11 +284,12 @@ impl Driver<'_> {
         };
         let id = incoming.id;
         let size = incoming.size();
-        let recipients: Vec<String> = envelope
-            .forward_paths
-            .iter()
-            .map(|p| policy::canonical_recipient(&shared.store, &shared.config.hostname, p))
-            .collect();
+        let recipients = policy::canonical_recipients(
+            &shared.store,
+            &shared.config.hostname,
+            &envelope.forward_paths,
+        )
+        .await;
         let body = incoming.finish().await;
         let from = envelope
             .reverse_path
