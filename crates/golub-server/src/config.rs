@@ -271,28 +271,78 @@ const MAX_TIMEOUT: u64 = 24 * 3600;
 /// The longest a queue or block period may be (one year).
 const MAX_QUEUE_TIME: u64 = 366 * 24 * 3600;
 
+/// A length of time as people write it in configuration: a number and a unit, `s`,
+/// `m`, `h` or `d` ("30s", "5m", "4h", "5d"); a bare number of seconds is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn secs(n: u64) -> HumanDuration {
+        HumanDuration(Duration::from_secs(n))
+    }
+}
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<HumanDuration, String> {
+        let bad = || format!("{s:?} is not a duration like \"30s\", \"5m\", \"4h\" or \"5d\"");
+        let t = s.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+        let unit = match t[digits..].trim() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 24 * 3600,
+            _ => return Err(bad()),
+        };
+        n.checked_mul(unit).map(HumanDuration::secs).ok_or_else(bad)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(n) => Ok(HumanDuration::secs(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// Queue and retry policy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Queue {
-    /// Seconds a message may stay in the queue before it is bounced.
-    pub max_lifetime: u64,
-    /// Seconds before the first retry of a deferred recipient; doubles each time.
-    pub retry_initial: u64,
-    /// The longest wait between retries, in seconds.
-    pub retry_max: u64,
-    /// Seconds between scans of the queue for recipients whose retry time has come (new
-    /// mail is delivered at once, without waiting for a scan).
-    pub scan_interval: u64,
+    /// Waits between the attempts of a deferred recipient: the first after the first
+    /// temporary failure, and so on; the last one repeats.
+    pub retry: Vec<HumanDuration>,
+    /// How long a message may wait in the queue; then what is still undelivered is
+    /// returned to the sender.
+    pub bounce_after: HumanDuration,
+    /// How often the queue is scanned for recipients whose retry time has come (new mail
+    /// is delivered at once, without waiting for a scan).
+    pub scan_interval: HumanDuration,
 }
 
 impl Default for Queue {
     fn default() -> Self {
         Queue {
-            max_lifetime: 5 * 24 * 3600,
-            retry_initial: 300,
-            retry_max: 4 * 3600,
-            scan_interval: 30,
+            // About every 15 minutes at first, then hourly: the classic design's figures.
+            retry: vec![
+                HumanDuration::secs(300),
+                HumanDuration::secs(900),
+                HumanDuration::secs(1800),
+                HumanDuration::secs(3600),
+            ],
+            bounce_after: HumanDuration::secs(5 * 24 * 3600),
+            scan_interval: HumanDuration::secs(30),
         }
     }
 }
@@ -410,16 +460,14 @@ impl Config {
         for (key, value, max) in [
             ("limits.command_timeout", l.command_timeout, MAX_TIMEOUT),
             ("limits.data_timeout", l.data_timeout, MAX_TIMEOUT),
-            ("queue.scan_interval", self.queue.scan_interval, MAX_TIMEOUT),
             (
-                "queue.retry_initial",
-                self.queue.retry_initial,
-                MAX_QUEUE_TIME,
+                "queue.scan_interval",
+                self.queue.scan_interval.0.as_secs(),
+                MAX_TIMEOUT,
             ),
-            ("queue.retry_max", self.queue.retry_max, MAX_QUEUE_TIME),
             (
-                "queue.max_lifetime",
-                self.queue.max_lifetime,
+                "queue.bounce_after",
+                self.queue.bounce_after.0.as_secs(),
                 MAX_QUEUE_TIME,
             ),
             (
@@ -435,6 +483,18 @@ impl Config {
                     message: format!("must be 1 to {max} seconds"),
                 });
             }
+        }
+        if self.queue.retry.is_empty()
+            || self
+                .queue
+                .retry
+                .iter()
+                .any(|d| !(1..=MAX_QUEUE_TIME).contains(&d.0.as_secs()))
+        {
+            return Err(invalid(
+                "queue.retry",
+                "must list one or more waits, each from 1s to 366d",
+            ));
         }
         if self.auth.failure_delay_ms > 60_000 {
             return Err(invalid(
@@ -512,7 +572,9 @@ mod tests {
             c.limits.max_connections_per_ip,
             d.limits.max_connections_per_ip
         );
-        assert_eq!(c.queue.max_lifetime, d.queue.max_lifetime);
+        assert_eq!(c.queue.retry, d.queue.retry);
+        assert_eq!(c.queue.bounce_after, d.queue.bounce_after);
+        assert_eq!(c.queue.scan_interval, d.queue.scan_interval);
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
         assert_eq!(c.store.reader_threads, d.store.reader_threads);
         assert_eq!(c.metrics.listen, None);
@@ -524,6 +586,40 @@ mod tests {
         let c = parse("[metrics]\nlisten = \"127.0.0.1:9187\"\n").unwrap();
         assert_eq!(c.metrics.listen, "127.0.0.1:9187".parse().ok());
         assert!(parse("[metrics]\nport = 9187\n").is_err());
+    }
+
+    #[test]
+    fn durations_are_written_as_people_write_them() {
+        let d = |s: &str| s.parse::<HumanDuration>().map(|h| h.0.as_secs());
+        assert_eq!(d("2s"), Ok(2));
+        assert_eq!(d("5m"), Ok(300));
+        assert_eq!(d("4h"), Ok(4 * 3600));
+        assert_eq!(d("5d"), Ok(5 * 86400));
+        assert_eq!(d("90"), Ok(90));
+        assert_eq!(d("0"), Ok(0));
+        for bad in ["", "m", "5x", "-5m", "5.5h", "1w", "99999999999999999999d"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+        let c = parse(
+            "[queue]\nretry = [\"1m\", \"10m\"]\nbounce_after = \"2d\"\nscan_interval = 15\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.queue.retry,
+            vec![HumanDuration::secs(60), HumanDuration::secs(600)]
+        );
+        assert_eq!(c.queue.bounce_after, HumanDuration::secs(2 * 86400));
+        assert_eq!(c.queue.scan_interval, HumanDuration::secs(15));
+        let e = parse("[queue]\nretry = []\n").unwrap_err().to_string();
+        assert!(e.contains("queue.retry"), "{e}");
+        let e = parse("[queue]\nbounce_after = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("soon"), "{e}");
+        let e = parse("[queue]\nmax_lifetime = 100\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_lifetime"), "{e}");
     }
 
     #[test]

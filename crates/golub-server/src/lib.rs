@@ -135,10 +135,11 @@ impl Server {
             DeliveryConfig {
                 hostname: config.hostname.clone(),
                 postmaster: config.postmaster.clone(),
-                max_lifetime: Duration::from_secs(config.queue.max_lifetime),
-                retry_initial: Duration::from_secs(config.queue.retry_initial),
-                retry_max: Duration::from_secs(config.queue.retry_max),
-                scan_interval: Duration::from_secs(config.queue.scan_interval),
+                retry: queue::RetryPolicy {
+                    schedule: config.queue.retry.iter().map(|d| d.0).collect(),
+                    bounce_after: config.queue.bounce_after.0,
+                },
+                scan_interval: config.queue.scan_interval.0,
                 metrics: metrics.clone(),
             },
         )

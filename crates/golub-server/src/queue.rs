@@ -1,10 +1,57 @@
-//! Queue ids and the hand-off from smtpd to the store: `enqueue` returns once the message
-//! and its envelope are on stable storage, then tells the delivery stage about it.
+//! Queue ids, the hand-off from smtpd to the store (`enqueue` returns once the message
+//! and its envelope are on stable storage), and the retry policy: when a deferred
+//! recipient is tried again and when the queue gives up on it.
 
 use golub_store::{Error as StoreError, NewMessage, QueuedMessage, Store};
 use golub_types::QueueId;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// When to try a deferred recipient again, and when to stop (RFC 5321 §4.5.4.1: retry
+/// for at least 4-5 days, at least 30 minutes apart after the first tries). Decisions
+/// are a function of the recipient's state and a clock passed in, so they are tested
+/// without waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The waits after the first, second, ... temporary failure; the last one repeats.
+    pub schedule: Vec<Duration>,
+    /// How long a message may wait in the queue before what is left is bounced.
+    pub bounce_after: Duration,
+}
+
+/// What happens to a recipient after a temporary failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Try again at this time (Unix seconds).
+    At(i64),
+    /// The message has waited long enough: return it to the sender.
+    GiveUp,
+}
+
+impl RetryPolicy {
+    /// The wait after a temporary failure of a recipient tried `attempts` times before.
+    pub fn wait(&self, attempts: u32) -> Duration {
+        let last = self.schedule.len().saturating_sub(1);
+        self.schedule
+            .get((attempts as usize).min(last))
+            .copied()
+            .unwrap_or(Duration::from_secs(300))
+            .max(Duration::from_secs(1))
+    }
+
+    /// True when a message received at `received_at` has waited its time at `now`.
+    pub fn expired(&self, received_at: i64, now: i64) -> bool {
+        now.saturating_sub(received_at) > self.bounce_after.as_secs() as i64
+    }
+
+    /// The decision after a temporary failure at `now`.
+    pub fn after_failure(&self, received_at: i64, attempts: u32, now: i64) -> Retry {
+        if self.expired(received_at, now) {
+            return Retry::GiveUp;
+        }
+        Retry::At(now.saturating_add(self.wait(attempts).as_secs() as i64))
+    }
+}
 
 static LAST_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -48,5 +95,52 @@ mod tests {
         let ids: Vec<QueueId> = (0..10_000).map(|_| new_queue_id()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         assert!(ids.iter().all(|i| i.0 < i64::MAX as u64));
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            schedule: [300, 900, 1800, 3600].map(Duration::from_secs).to_vec(),
+            bounce_after: Duration::from_secs(5 * 86400),
+        }
+    }
+
+    #[test]
+    fn waits_follow_the_schedule_and_the_last_step_repeats() {
+        let p = policy();
+        let waits: Vec<u64> = (0..7).map(|a| p.wait(a).as_secs()).collect();
+        assert_eq!(waits, [300, 900, 1800, 3600, 3600, 3600, 3600]);
+        assert_eq!(p.wait(u32::MAX).as_secs(), 3600);
+    }
+
+    #[test]
+    fn a_message_is_given_up_only_after_bounce_after() {
+        let p = policy();
+        let received = 1_000_000;
+        assert_eq!(
+            p.after_failure(received, 0, received),
+            Retry::At(received + 300)
+        );
+        assert_eq!(
+            p.after_failure(received, 2, received + 4000),
+            Retry::At(received + 4000 + 1800)
+        );
+        let five_days = 5 * 86400;
+        assert_eq!(
+            p.after_failure(received, 100, received + five_days),
+            Retry::At(received + five_days + 3600)
+        );
+        assert_eq!(
+            p.after_failure(received, 100, received + five_days + 1),
+            Retry::GiveUp
+        );
+        assert!(
+            !p.expired(received, received - 10),
+            "a clock step back is not expiry"
+        );
     }
 }

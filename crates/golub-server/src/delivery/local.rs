@@ -6,6 +6,7 @@
 
 use crate::dsn::{FailedRecipient, bounce_message, header_section};
 use crate::metrics::Metrics;
+use crate::queue::RetryPolicy;
 use golub_store::{
     BodyRef, NewMessage, QueuedMessage, RcptOutcome, RcptStatus, Recipient, Store, User, unix_now,
 };
@@ -21,9 +22,8 @@ use tracing::{info, warn};
 pub struct DeliveryConfig {
     pub hostname: String,
     pub postmaster: Option<String>,
-    pub max_lifetime: Duration,
-    pub retry_initial: Duration,
-    pub retry_max: Duration,
+    /// When deferred recipients are tried again, and when the queue gives up.
+    pub retry: RetryPolicy,
     /// How often the queue is scanned for retries that are due.
     pub scan_interval: Duration,
     /// Where recipients' outcomes are counted.
@@ -214,8 +214,7 @@ impl Runner {
             return;
         }
         let now = unix_now();
-        let expired =
-            now.saturating_sub(msg.received_at) as u64 > self.config.max_lifetime.as_secs();
+        let expired = self.config.retry.expired(msg.received_at, now);
         let mut outcomes = Vec::new();
         let mut failed: Vec<(String, String, String)> = Vec::new();
         let mut log: Vec<(String, &'static str, String)> = Vec::new();
@@ -351,14 +350,12 @@ impl Runner {
         self.in_flight.changed.notify_all();
     }
 
+    /// A temporary failure: the recipient waits for its next attempt. (Giving up is
+    /// decided for the whole message, with `RetryPolicy::expired`, before this.)
     fn defer(&self, attempts: u32, reply: &str) -> RcptOutcome {
-        let base = self.config.retry_initial.as_secs().max(1);
-        let wait = base
-            .saturating_mul(1u64 << attempts.min(20))
-            .min(self.config.retry_max.as_secs().max(base));
         RcptOutcome::Deferred {
             reply: reply.to_string(),
-            next_attempt: unix_now() + wait as i64,
+            next_attempt: unix_now() + self.config.retry.wait(attempts).as_secs() as i64,
         }
     }
 
