@@ -184,6 +184,30 @@ impl Store {
         }
     }
 
+    /// Reads at most the first `max` octets of a body (for looking at its header
+    /// section without holding a large message in memory).
+    pub fn read_blob_prefix(&self, id: BlobId, max: usize) -> Result<Vec<u8>> {
+        let dir = self.dir().to_path_buf();
+        self.read(|c| {
+            let row: Option<(Option<Vec<u8>>, Option<String>)> = c
+                .prepare_cached("SELECT substr(data, 1, ?2), path FROM blobs WHERE id = ?1")?
+                .query_row(params![id.0, max as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match row {
+                Some((Some(data), _)) => Ok(data),
+                Some((None, Some(path))) => {
+                    use std::io::Read;
+                    let mut out = Vec::new();
+                    std::fs::File::open(dir.join(path))
+                        .and_then(|f| f.take(max as u64).read_to_end(&mut out))
+                        .map_err(Error::Io)?;
+                    Ok(out)
+                }
+                _ => Err(Error::NotFound(format!("blob {}", id.0))),
+            }
+        })
+    }
+
     /// Reads a whole body.
     pub fn read_blob(&self, id: BlobId) -> Result<Vec<u8>> {
         let dir = self.dir().to_path_buf();

@@ -104,7 +104,17 @@ enum AliasCmd {
 #[derive(Subcommand)]
 enum QueueCmd {
     /// List the messages waiting in the queue, with each recipient's state.
-    List,
+    List {
+        /// One JSON document (an array of messages) instead of text, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one queued message: its envelope, each recipient's state and attempts, and
+    /// the message's header section.
+    Show {
+        /// The queue id, as `golub queue list` prints it.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,7 +151,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Domain(cmd) => domain(&open_store(&config)?, cmd),
         Command::User(cmd) => user(&open_store(&config)?, cmd),
         Command::Alias(cmd) => alias(&open_store(&config)?, cmd),
-        Command::Queue(QueueCmd::List) => queue_list(&open_store(&config)?),
+        Command::Queue(QueueCmd::List { json }) => queue_list(&open_store(&config)?, json),
+        Command::Queue(QueueCmd::Show { id }) => queue_show(&open_store(&config)?, &id),
         Command::CheckStore { repair } => return check_store(&open_store(&config)?, repair),
     }?;
     Ok(ExitCode::SUCCESS)
@@ -344,23 +355,23 @@ fn alias(store: &Store, cmd: AliasCmd) -> Result<()> {
     Ok(())
 }
 
-fn queue_list(store: &Store) -> Result<()> {
+fn queue_list(store: &Store, json: bool) -> Result<()> {
     let entries = store.queue_entries()?;
+    if json {
+        let list: Vec<String> = entries.iter().map(queue_entry_json).collect();
+        println!("[{}]", list.join(","));
+        return Ok(());
+    }
     for m in &entries {
-        let from = if m.reverse_path.is_empty() {
-            "<>".to_string()
-        } else {
-            format!("<{}>", m.reverse_path)
-        };
         println!(
             "{}  {}  {} bytes  {}",
             m.id,
             golub_server::cleanup::rfc5322_date(m.received_at),
             m.blob_size,
-            from
+            sender(m)
         );
         for r in &m.recipients {
-            let state = format!("{:?}", r.status).to_lowercase();
+            let state = rcpt_state(r);
             if r.last_reply.is_empty() {
                 println!("    <{}>  {state}", r.address);
             } else {
@@ -370,4 +381,106 @@ fn queue_list(store: &Store) -> Result<()> {
     }
     println!("{} message(s) in the queue", entries.len());
     Ok(())
+}
+
+/// How much of a message `queue show` reads to find its header section.
+const SHOW_HEADER_LIMIT: usize = 64 * 1024;
+
+fn queue_show(store: &Store, id: &str) -> Result<()> {
+    let qid: golub_types::QueueId = id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{id}: not a queue id (see golub queue list)"))?;
+    let m = store
+        .queued_message(qid)?
+        .ok_or_else(|| anyhow::anyhow!("{id}: no such message in the queue"))?;
+    println!("queue id:  {}", m.id);
+    println!(
+        "received:  {}",
+        golub_server::cleanup::rfc5322_date(m.received_at)
+    );
+    println!("size:      {} bytes", m.blob_size);
+    println!("sender:    {}", sender(&m));
+    for r in &m.recipients {
+        let orig = if r.orig_address != r.address {
+            format!(" (for <{}>)", r.orig_address)
+        } else {
+            String::new()
+        };
+        println!(
+            "recipient: <{}>{orig}  {}, {} attempt(s), next {}",
+            r.address,
+            rcpt_state(r),
+            r.attempts,
+            golub_server::cleanup::rfc5322_date(r.next_attempt)
+        );
+        if !r.last_reply.is_empty() {
+            println!("           last reply: {}", r.last_reply);
+        }
+    }
+    let head = store.read_blob_prefix(m.blob_id, SHOW_HEADER_LIMIT)?;
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(head.len());
+    println!();
+    print!("{}", String::from_utf8_lossy(&head[..end]));
+    if end == head.len() && head.len() == SHOW_HEADER_LIMIT {
+        println!("[header section longer than {SHOW_HEADER_LIMIT} bytes, cut]");
+    }
+    Ok(())
+}
+
+fn sender(m: &golub_store::QueuedMessage) -> String {
+    format!("<{}>", m.reverse_path)
+}
+
+fn rcpt_state(r: &golub_store::QueuedRecipient) -> String {
+    format!("{:?}", r.status).to_lowercase()
+}
+
+/// One queue entry as a JSON object.
+fn queue_entry_json(m: &golub_store::QueuedMessage) -> String {
+    let recipients: Vec<String> = m
+        .recipients
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"address\":{},\"original\":{},\"state\":{},\"attempts\":{},\"next_attempt\":{},\"last_reply\":{}}}",
+                json_string(&r.address),
+                json_string(&r.orig_address),
+                json_string(&rcpt_state(r)),
+                r.attempts,
+                r.next_attempt,
+                json_string(&r.last_reply)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"id\":{},\"received_at\":{},\"size\":{},\"sender\":{},\"recipients\":[{}]}}",
+        json_string(&m.id.to_string()),
+        m.received_at,
+        m.blob_size,
+        json_string(&m.reverse_path),
+        recipients.join(",")
+    )
+}
+
+/// A JSON string literal (RFC 8259 §7).
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

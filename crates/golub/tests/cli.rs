@@ -184,3 +184,75 @@ fn bad_config_names_the_file_and_the_key() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("missing.toml"));
 }
+
+#[test]
+fn queue_list_json_and_queue_show_describe_a_waiting_message() {
+    let (dir, c) = setup();
+    let (out, _) = text(&golub(&c, &["queue", "list", "--json"]));
+    assert_eq!(out.trim(), "[]");
+    // A message for a remote recipient waits in the queue (no server runs to deliver it).
+    let id = golub_types::QueueId(0x0123_4567_89AB);
+    {
+        let store = golub_store::Store::open(dir.path().join("data")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        store.enqueue(
+            golub_store::NewMessage {
+                id,
+                reverse_path: "carol@example.org".into(),
+                recipients: vec!["dave@remote.example".into(), "e\"ve@remote.example".into()],
+                smtputf8: false,
+                eight_bit: false,
+                body: golub_store::BodyRef::Inline(
+                    b"Subject: waiting\r\nFrom: carol@example.org\r\n\r\nthe body\r\n".to_vec(),
+                ),
+            },
+            move |r| tx.send(r.map(|_| ())).unwrap(),
+        );
+        rx.recv().unwrap().unwrap();
+    }
+    // The JSON is read back by Python's json module.
+    let o = golub(&c, &["queue", "list", "--json"]);
+    assert!(o.status.success());
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys\n\
+             d = json.load(sys.stdin)\n\
+             assert len(d) == 1, d\n\
+             m = d[0]\n\
+             assert m['id'] == '000000123456789AB'[-16:], m\n\
+             assert m['sender'] == 'carol@example.org' and m['size'] > 0, m\n\
+             assert [r['address'] for r in m['recipients']] == ['dave@remote.example', 'e\"ve@remote.example'], m\n\
+             assert all(r['state'] == 'pending' and r['attempts'] == 0 for r in m['recipients']), m\n",
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&o.stdout)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let (out, err) = text(&golub(&c, &["queue", "show", &id.to_string()]));
+    assert!(out.contains("sender:    <carol@example.org>"), "{out}{err}");
+    assert!(
+        out.contains("recipient: <dave@remote.example>  pending"),
+        "{out}"
+    );
+    assert!(out.contains("Subject: waiting\r\n"), "{out}");
+    assert!(!out.contains("the body"), "only the header section: {out}");
+    let o = golub(&c, &["queue", "show", "FFFFFFFFFFFFFFFF"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("no such message"), "{:?}", text(&o));
+    let o = golub(&c, &["queue", "show", "nonsense"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("not a queue id"), "{:?}", text(&o));
+}
