@@ -169,6 +169,30 @@ fn large_bodies_go_to_files_and_read_back() {
     assert_eq!(files, 0, "the file goes with its last reference");
 }
 
+#[test]
+fn a_body_prefix_reads_no_more_than_asked_inline_or_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(
+        dir.path(),
+        StoreOptions {
+            inline_body_limit: 64,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let small = b"Subject: s\r\n\r\nshort body\r\n".to_vec();
+    let large: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    for (qid, data) in [(21u64, small), (22, large)] {
+        let mut msg = new_message(qid, &["someone@remote.example"], b"");
+        msg.body = store.prepare_body(data.clone()).unwrap();
+        enqueue(&store, msg);
+        let blob = store.queued_message(QueueId(qid)).unwrap().unwrap().blob_id;
+        assert_eq!(store.read_blob_prefix(blob, 10).unwrap(), &data[..10]);
+        assert_eq!(store.read_blob_prefix(blob, 100_000).unwrap(), data);
+        assert_eq!(store.read_blob_prefix(blob, 0).unwrap(), b"");
+    }
+}
+
 fn blob_names(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("blobs"))
         .unwrap()

@@ -418,14 +418,10 @@ fn queue_show(store: &Store, id: &str) -> Result<()> {
         }
     }
     let head = store.read_blob_prefix(m.blob_id, SHOW_HEADER_LIMIT)?;
-    let end = head
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .unwrap_or(head.len());
+    let section = golub_server::dsn::header_section(&head, SHOW_HEADER_LIMIT);
     println!();
-    print!("{}", String::from_utf8_lossy(&head[..end]));
-    if end == head.len() && head.len() == SHOW_HEADER_LIMIT {
+    print!("{}", String::from_utf8_lossy(section));
+    if section.len() == SHOW_HEADER_LIMIT {
         println!("[header section longer than {SHOW_HEADER_LIMIT} bytes, cut]");
     }
     Ok(())

@@ -32,6 +32,8 @@ pub struct DeliveryConfig {
 
 /// Most messages whose outcome is being committed at once.
 const MAX_IN_FLIGHT: usize = 1024;
+/// How much of a returned message's header section a bounce quotes.
+const BOUNCE_HEADER_LIMIT: usize = 64 * 1024;
 /// Deepest alias chain followed before it counts as a loop.
 const MAX_ALIAS_DEPTH: usize = 20;
 
@@ -434,7 +436,11 @@ impl Runner {
             }
             return Vec::new();
         }
-        let original = self.store.read_blob(msg.blob_id).unwrap_or_default();
+        // The report quotes the header section only: read no more of the body than that.
+        let original = self
+            .store
+            .read_blob_prefix(msg.blob_id, BOUNCE_HEADER_LIMIT)
+            .unwrap_or_default();
         let recipients: Vec<FailedRecipient<'_>> = failed
             .iter()
             .map(|(orig, fin, reply)| FailedRecipient {
@@ -448,7 +454,7 @@ impl Runner {
             &msg.reverse_path,
             msg.id,
             &recipients,
-            header_section(&original, 64 * 1024),
+            header_section(&original, BOUNCE_HEADER_LIMIT),
             unix_now(),
         );
         vec![NewMessage {
