@@ -3,8 +3,7 @@
 //! across chunk boundaries), the stored message is exactly what was sent (bare LFs made
 //! CRLF for BDAT), and a transaction that never ends leaves no file behind.
 
-use golub_testkit::{DEADLINE, SmtpClient, TestServer};
-use std::process::{Command, Stdio};
+use golub_testkit::{DEADLINE, SmtpClient, TestServer, python_with_input};
 use std::time::{Duration, Instant};
 
 /// Small, so that a message of a megabyte or two spills and is written in several batches.
@@ -104,32 +103,9 @@ print('ok')
 async fn a_large_message_by_data_from_smtplib_is_stored_exactly() {
     let t = server().await;
     let msg = text_body(1_500_000);
-    let out = tokio::task::spawn_blocking({
-        let port = t.smtp.port();
-        let msg = msg.clone();
-        move || {
-            use std::io::Write;
-            let mut child = Command::new("python3")
-                .arg("-c")
-                .arg(SMTPLIB_SEND)
-                .arg(port.to_string())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("python3 runs");
-            child.stdin.take().unwrap().write_all(&msg).unwrap();
-            child.wait_with_output().unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "smtplib: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) =
+        python_with_input(SMTPLIB_SEND, &[t.smtp.port().to_string()], msg.clone()).await;
+    assert!(ok, "smtplib: {out}");
     let stored = stored_message(&t).await;
     assert!(
         stored.ends_with(&msg),
@@ -145,16 +121,8 @@ async fn a_large_message_by_data_from_smtplib_is_stored_exactly() {
 async fn start_transaction(c: &mut SmtpClient) {
     assert!(c.reply().await.unwrap().starts_with("220"));
     assert!(c.cmd("EHLO client.example").await.contains("CHUNKING"));
-    assert!(
-        c.cmd("MAIL FROM:<carol@remote.example>")
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd("RCPT TO:<alice@example.org>")
-            .await
-            .starts_with("250")
-    );
+    c.envelope("carol@remote.example", "alice@example.org")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,16 +211,8 @@ async fn rset_mid_bdat_removes_the_partial_file_and_the_session_goes_on() {
     assert!(c.cmd("RSET").await.starts_with("250"));
     assert!(blob_files(&t).is_empty(), "{:?}", blob_files(&t));
     // The same session sends a small message afterwards.
-    assert!(
-        c.cmd("MAIL FROM:<carol@remote.example>")
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd("RCPT TO:<alice@example.org>")
-            .await
-            .starts_with("250")
-    );
+    c.envelope("carol@remote.example", "alice@example.org")
+        .await;
     c.send(b"BDAT 22 LAST\r\nSubject: small\r\n\r\nhi\r\n")
         .await;
     assert!(c.reply().await.unwrap().starts_with("250 2.0.0 Ok: queued"));

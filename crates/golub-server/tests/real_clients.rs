@@ -1,8 +1,7 @@
 //! The server as real clients see it: Python's smtplib and lettre, each sending mail that
 //! must arrive byte-exact in the recipients' INBOXes.
 
-use golub_testkit::{TestServer, python};
-use std::process::Command;
+use golub_testkit::{TestServer, python, python_with_input};
 
 const SMTPLIB_SCRIPT: &str = r#"
 import smtplib, sys
@@ -118,32 +117,9 @@ fn long_lines_message() -> Vec<u8> {
 async fn python_smtplib_sends_lines_of_100000_octets_and_they_are_stored_exactly() {
     let t = TestServer::start().await;
     let msg = long_lines_message();
-    let out = tokio::task::spawn_blocking({
-        let port = t.smtp.port();
-        let msg = msg.clone();
-        move || {
-            use std::io::Write;
-            let mut child = Command::new("python3")
-                .arg("-c")
-                .arg(LONG_LINES_SCRIPT)
-                .arg(port.to_string())
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("python3 runs");
-            child.stdin.take().unwrap().write_all(&msg).unwrap();
-            child.wait_with_output().unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "smtplib: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) =
+        python_with_input(LONG_LINES_SCRIPT, &[t.smtp.port().to_string()], msg.clone()).await;
+    assert!(ok, "smtplib: {out}");
     let alice = t.wait_for_inbox("alice@example.org", 1).await;
     let stored = &alice[0];
     assert!(

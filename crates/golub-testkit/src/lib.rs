@@ -283,14 +283,19 @@ impl SmtpClient {
     /// One transaction: MAIL, RCPT and DATA must succeed, then `body` and the final dot
     /// are sent; returns the reply to the end of the data.
     pub async fn send_message(&mut self, from: &str, to: &str, body: &str) -> String {
-        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
-        assert!(r.starts_with("250"), "{r}");
-        let r = self.cmd(&format!("RCPT TO:<{to}>")).await;
-        assert!(r.starts_with("250"), "{r}");
+        self.envelope(from, to).await;
         let r = self.cmd("DATA").await;
         assert!(r.starts_with("354"), "{r}");
         self.send(format!("{body}\r\n.\r\n").as_bytes()).await;
         self.reply().await.unwrap_or_default()
+    }
+
+    /// MAIL FROM and RCPT TO, each answered 250.
+    pub async fn envelope(&mut self, from: &str, to: &str) {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        assert!(r.starts_with("250"), "{r}");
+        let r = self.cmd(&format!("RCPT TO:<{to}>")).await;
+        assert!(r.starts_with("250"), "{r}");
     }
 
     /// True once the server has closed the connection (reading returns end of file).
@@ -336,11 +341,31 @@ pub fn base64(bytes: &[u8]) -> String {
 /// Runs `python3 -c script args...` on a blocking thread; whether it succeeded, and its
 /// stdout followed by its stderr.
 pub async fn python(script: &str, args: &[String]) -> (bool, String) {
+    python_with_input(script, args, Vec::new()).await
+}
+
+/// Like [`python`], with `input` written to the script's standard input.
+pub async fn python_with_input(script: &str, args: &[String], input: Vec<u8>) -> (bool, String) {
+    use std::process::Stdio;
     let mut command = std::process::Command::new("python3");
-    command.arg("-c").arg(script).args(args);
-    let out = tokio::task::spawn_blocking(move || command.output().expect("python3 runs"))
-        .await
-        .expect("python3 thread");
+    command
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = command.spawn().expect("python3 runs");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        // A script that exits early closes its end: what it did not read does not matter.
+        let _ = stdin.write_all(&input);
+        drop(stdin);
+        child.wait_with_output().expect("python3 ends")
+    })
+    .await
+    .expect("python3 thread");
     (
         out.status.success(),
         format!(
