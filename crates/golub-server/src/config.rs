@@ -326,6 +326,9 @@ pub struct Queue {
     /// How long a message may wait in the queue; then what is still undelivered is
     /// returned to the sender.
     pub bounce_after: HumanDuration,
+    /// After how long the sender is told, once, that a message is still waiting ("0":
+    /// never).
+    pub warn_after: HumanDuration,
     /// How often the queue is scanned for recipients whose retry time has come (new mail
     /// is delivered at once, without waiting for a scan).
     pub scan_interval: HumanDuration,
@@ -342,6 +345,7 @@ impl Default for Queue {
                 HumanDuration::secs(3600),
             ],
             bounce_after: HumanDuration::secs(5 * 24 * 3600),
+            warn_after: HumanDuration::secs(4 * 3600),
             scan_interval: HumanDuration::secs(30),
         }
     }
@@ -484,6 +488,12 @@ impl Config {
                 });
             }
         }
+        if self.queue.warn_after.0.as_secs() > MAX_QUEUE_TIME {
+            return Err(invalid(
+                "queue.warn_after",
+                "must be at most 366d (\"0\": off)",
+            ));
+        }
         if self.queue.retry.is_empty()
             || self
                 .queue
@@ -574,6 +584,7 @@ mod tests {
         );
         assert_eq!(c.queue.retry, d.queue.retry);
         assert_eq!(c.queue.bounce_after, d.queue.bounce_after);
+        assert_eq!(c.queue.warn_after, d.queue.warn_after);
         assert_eq!(c.queue.scan_interval, d.queue.scan_interval);
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
         assert_eq!(c.store.reader_threads, d.store.reader_threads);
@@ -609,7 +620,10 @@ mod tests {
             vec![HumanDuration::secs(60), HumanDuration::secs(600)]
         );
         assert_eq!(c.queue.bounce_after, HumanDuration::secs(2 * 86400));
+        assert_eq!(c.queue.warn_after, HumanDuration::secs(4 * 3600));
         assert_eq!(c.queue.scan_interval, HumanDuration::secs(15));
+        let c = parse("[queue]\nwarn_after = \"0\"\n").unwrap();
+        assert_eq!(c.queue.warn_after, HumanDuration::secs(0));
         let e = parse("[queue]\nretry = []\n").unwrap_err().to_string();
         assert!(e.contains("queue.retry"), "{e}");
         let e = parse("[queue]\nbounce_after = \"soon\"\n")

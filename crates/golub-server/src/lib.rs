@@ -138,6 +138,7 @@ impl Server {
                 retry: queue::RetryPolicy {
                     schedule: config.queue.retry.iter().map(|d| d.0).collect(),
                     bounce_after: config.queue.bounce_after.0,
+                    warn_after: Some(config.queue.warn_after.0).filter(|d| !d.is_zero()),
                 },
                 scan_interval: config.queue.scan_interval.0,
                 metrics: metrics.clone(),

@@ -17,6 +17,9 @@ pub struct RetryPolicy {
     pub schedule: Vec<Duration>,
     /// How long a message may wait in the queue before what is left is bounced.
     pub bounce_after: Duration,
+    /// After how long the sender is told, once, that the message is still waiting;
+    /// `None`: never.
+    pub warn_after: Option<Duration>,
 }
 
 /// What happens to a recipient after a temporary failure.
@@ -42,6 +45,18 @@ impl RetryPolicy {
     /// True when a message received at `received_at` has waited its time at `now`.
     pub fn expired(&self, received_at: i64, now: i64) -> bool {
         now.saturating_sub(received_at) > self.bounce_after.as_secs() as i64
+    }
+
+    /// True when a message received at `received_at`, still waiting at `now` and not
+    /// warned about yet, is due its delay warning.
+    pub fn warning_due(&self, received_at: i64, now: i64, warned: bool) -> bool {
+        match self.warn_after {
+            Some(after) if !warned => {
+                now.saturating_sub(received_at) >= after.as_secs() as i64
+                    && !self.expired(received_at, now)
+            }
+            _ => false,
+        }
     }
 
     /// The decision after a temporary failure at `now`.
@@ -106,7 +121,27 @@ mod retry_tests {
         RetryPolicy {
             schedule: [300, 900, 1800, 3600].map(Duration::from_secs).to_vec(),
             bounce_after: Duration::from_secs(5 * 86400),
+            warn_after: Some(Duration::from_secs(4 * 3600)),
         }
+    }
+
+    #[test]
+    fn one_warning_after_warn_after_and_none_once_expired_or_turned_off() {
+        let p = policy();
+        let t0 = 1_000_000;
+        let four_hours = 4 * 3600;
+        assert!(!p.warning_due(t0, t0 + four_hours - 1, false));
+        assert!(p.warning_due(t0, t0 + four_hours, false));
+        assert!(!p.warning_due(t0, t0 + four_hours, true), "only once");
+        assert!(
+            !p.warning_due(t0, t0 + 6 * 86400, false),
+            "expired: a bounce instead"
+        );
+        let off = RetryPolicy {
+            warn_after: None,
+            ..policy()
+        };
+        assert!(!off.warning_due(t0, t0 + 86400, false));
     }
 
     #[test]

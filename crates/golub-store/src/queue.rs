@@ -64,6 +64,9 @@ pub struct QueuedMessage {
     pub reverse_path: String,
     pub smtputf8: bool,
     pub received_at: i64,
+    /// The sender has been sent a delay warning for this message. Set it before
+    /// [`Store::record`] to keep that fact with the entry.
+    pub warned: bool,
     pub recipients: Vec<QueuedRecipient>,
 }
 
@@ -119,6 +122,7 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage
         reverse_path: msg.reverse_path.clone(),
         smtputf8: msg.smtputf8,
         received_at: now,
+        warned: false,
         recipients: msg
             .recipients
             .iter()
@@ -182,7 +186,7 @@ impl Store {
     pub fn queued_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at
+                "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at, q.warned
                  FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
             )?;
             let mut rows = stmt.query([id.0 as i64])?;
@@ -196,6 +200,7 @@ impl Store {
                 reverse_path: row.get(2)?,
                 smtputf8: row.get(3)?,
                 received_at: row.get(4)?,
+                warned: row.get(5)?,
                 recipients: Vec::new(),
             };
             let mut stmt = c.prepare_cached(
@@ -401,6 +406,11 @@ pub fn record_delivery(
         blob::adjust_refs(tx, dir, msg.blob_id, copies_made - 1)?;
     } else {
         blob::adjust_refs(tx, dir, msg.blob_id, copies_made)?;
+        if msg.warned {
+            tx.conn()
+                .prepare_cached("UPDATE queue SET warned = 1 WHERE id = ?1 AND warned = 0")?
+                .execute([qid])?;
+        }
     }
     Ok(())
 }

@@ -105,6 +105,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE users ADD COLUMN scram TEXT NOT NULL DEFAULT '';
     "#,
+    // 4: whether the sender was told that the message is delayed (one warning each).
+    r#"
+    ALTER TABLE queue ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

@@ -4,7 +4,7 @@
 //! copies and the queue update commit together, so a crash never delivers twice.
 //! Jobs are not awaited one by one; many are in flight and share group commits.
 
-use crate::dsn::{FailedRecipient, bounce_message, header_section};
+use crate::dsn::{FailedRecipient, Report, ReportKind, header_section, report_message};
 use crate::metrics::Metrics;
 use crate::queue::RetryPolicy;
 use golub_store::{
@@ -211,7 +211,7 @@ impl Runner {
         ids.insert(id)
     }
 
-    fn deliver(&self, msg: QueuedMessage) {
+    fn deliver(&self, mut msg: QueuedMessage) {
         if !self.claim(msg.id) {
             return;
         }
@@ -314,7 +314,29 @@ impl Runner {
             self.release(msg.id);
             return;
         }
-        let bounces = self.bounce(&msg, &failed);
+        let mut bounces = self.report(&msg, &failed, ReportKind::Failed);
+        if self
+            .config
+            .retry
+            .warning_due(msg.received_at, now, msg.warned)
+        {
+            let delayed: Vec<(String, String, String)> = outcomes
+                .iter()
+                .filter_map(|(idx, o)| match o {
+                    RcptOutcome::Deferred { reply, .. } => {
+                        let r = msg.recipients.iter().find(|r| r.idx == *idx)?;
+                        Some((r.orig_address.clone(), r.address.clone(), reply.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !delayed.is_empty() {
+                let retry_until = msg.received_at + self.config.retry.bounce_after.as_secs() as i64;
+                info!(queue_id = %msg.id, to = %msg.reverse_path, waiting = delayed.len(), "delay warning");
+                bounces.extend(self.report(&msg, &delayed, ReportKind::Delayed { retry_until }));
+                msg.warned = true;
+            }
+        }
         let bounce_ids: Vec<QueueId> = bounces.iter().map(|b| b.id).collect();
         let id = msg.id;
         let received_at = msg.received_at;
@@ -429,10 +451,17 @@ impl Runner {
     }
 
     /// The bounce report for `failed`, unless the message was itself a report (`<>`).
-    fn bounce(&self, msg: &QueuedMessage, failed: &[(String, String, String)]) -> Vec<NewMessage> {
-        if failed.is_empty() || msg.reverse_path.is_empty() {
-            if !failed.is_empty() {
-                info!(queue_id = %msg.id, "not bouncing a message with a null reverse path");
+    /// The report to the sender about `recipients` (original, final address, reply):
+    /// none for a message with the null reverse path.
+    fn report(
+        &self,
+        msg: &QueuedMessage,
+        recipients: &[(String, String, String)],
+        kind: ReportKind,
+    ) -> Vec<NewMessage> {
+        if recipients.is_empty() || msg.reverse_path.is_empty() {
+            if !recipients.is_empty() {
+                info!(queue_id = %msg.id, "no report for a message with a null reverse path");
             }
             return Vec::new();
         }
@@ -441,7 +470,7 @@ impl Runner {
             .store
             .read_blob_prefix(msg.blob_id, BOUNCE_HEADER_LIMIT)
             .unwrap_or_default();
-        let recipients: Vec<FailedRecipient<'_>> = failed
+        let listed: Vec<FailedRecipient<'_>> = recipients
             .iter()
             .map(|(orig, fin, reply)| FailedRecipient {
                 original: orig,
@@ -449,14 +478,16 @@ impl Runner {
                 reply,
             })
             .collect();
-        let body = bounce_message(
-            &self.config.hostname,
-            &msg.reverse_path,
-            msg.id,
-            &recipients,
-            header_section(&original, BOUNCE_HEADER_LIMIT),
-            unix_now(),
-        );
+        let body = report_message(&Report {
+            hostname: &self.config.hostname,
+            to: &msg.reverse_path,
+            id: msg.id,
+            kind,
+            recipients: &listed,
+            original_headers: header_section(&original, BOUNCE_HEADER_LIMIT),
+            arrival: msg.received_at,
+            now: unix_now(),
+        });
         vec![NewMessage {
             id: crate::queue::new_queue_id(),
             reverse_path: String::new(),
