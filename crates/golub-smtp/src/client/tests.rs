@@ -1,0 +1,1 @@
+//! Transcript-style tests of the client session against scripted server replies.
