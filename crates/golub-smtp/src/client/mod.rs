@@ -12,6 +12,8 @@
 //! with the outcome of every recipient. [`ClientSession::quit`] ends the session once the
 //! submitted messages are done.
 //!
+//! When the connection drops, the driver calls [`ClientSession::handle_close`].
+//!
 //! Every reply is read with the reply parser (`codec::reply`). A reply that does not parse,
 //! comes when none is expected, or a 421 ends the connection: the message in flight and the
 //! waiting ones complete with a temporary failure (unknown errors are temporary), and
@@ -190,7 +192,9 @@ pub enum ClientEvent {
         recipients: Vec<(ForwardPath, Outcome)>,
     },
     /// The session is over: after QUIT (`error` none) or because the connection failed
-    /// (`error` says why). Close the connection.
+    /// (`error` says why). Write out what output is left (a QUIT after a refusing
+    /// greeting), then close the connection. A message submitted later completes at once
+    /// with a temporary failure.
     Closed { error: Option<Reply> },
 }
 

@@ -509,6 +509,10 @@ fn exchange(
         }
         while let Some(e) = client.poll_event() {
             moved = true;
+            if e == ClientEvent::StartTlsRequested {
+                // The handshake, in memory: the server side is done already.
+                client.tls_established(now);
+            }
             if let ClientEvent::BodyRequested { id } = &e {
                 let body = bodies[id.0 as usize];
                 for piece in body.chunks(7) {
@@ -527,6 +531,7 @@ fn exchange(
         while let Some(e) = server.poll_event() {
             moved = true;
             match e {
+                Event::StartTlsRequested => server.tls_established(now),
                 Event::MailFrom { .. } => server.accept_mail(),
                 Event::RcptTo { forward_path } => {
                     if forward_path.to_string().contains("unknown") {
@@ -631,4 +636,47 @@ fn our_client_delivers_two_messages_to_our_server_over_one_connection() {
             (MessageId(1), ('A', 250), vec![('A', 250)]),
         ]
     );
+}
+
+#[test]
+fn our_client_starts_tls_with_our_server_and_sends_utf8_addresses() {
+    let now = Instant::now();
+    let mut server = crate::Session::new(
+        crate::SessionConfig {
+            hostname: "mx.example".into(),
+            starttls_available: true,
+            ..crate::SessionConfig::default()
+        },
+        now,
+    );
+    let mut client = ClientSession::new(
+        ClientConfig {
+            hostname: "out.example".into(),
+            tls: TlsPolicy::Required,
+            ..ClientConfig::default()
+        },
+        now,
+    );
+    let bodies: [&[u8]; 1] = [b"Subject: \xce\xb1\r\n\r\nhi\r\n"];
+    let mut env = envelope("<a@out.example>", &["<δοκιμή@mx.example>"]);
+    env.eight_bit = true;
+    client.send(env, None, now);
+    client.quit(now);
+    let mut received = Vec::new();
+    let mut events = Vec::new();
+    exchange(
+        &mut client,
+        &mut server,
+        now,
+        &mut received,
+        &mut events,
+        &bodies,
+    );
+    assert!(server.is_tls());
+    assert!(events.contains(&ClientEvent::StartTlsRequested));
+    assert_eq!(received.len(), 1);
+    assert!(received[0].0.smtputf8);
+    assert!(received[0].0.eight_bit);
+    assert_eq!(received[0].1, bodies[0]);
+    assert_eq!(events.last(), Some(&ClientEvent::Closed { error: None }));
 }
