@@ -6,13 +6,18 @@
 //! octets, bare CR and LF, dots), end it, finish the TLS handshake, quit, a timeout, the
 //! server closing. Checked: no panic; every submitted message completes exactly once, with
 //! one outcome per recipient; `Closed` comes once, and after it only the outcomes of
-//! messages submitted late, and nothing more is written; the content on the wire never holds a bare CR or LF.
+//! messages submitted late, and nothing more is written; what goes on the wire never holds
+//! a bare CR or LF.
+//!
+//! Also: content cut anywhere goes through the dot-stuffing encoder and our strict DATA
+//! decoder and comes out with every line end CRLF and nothing else changed.
 
 use golub_fuzzkit as support;
 
 use std::time::{Duration, Instant};
 
-use golub_smtp::client::{ClientConfig, ClientEvent, ClientSession, TlsPolicy};
+use golub_smtp::body::DataDecoder;
+use golub_smtp::client::{ClientConfig, ClientEvent, ClientSession, DotStuffer, TlsPolicy};
 use golub_types::{Envelope, ForwardPath, ReversePath};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -241,4 +246,61 @@ fn a_likely_conversation_delivers() {
         Step::Server(b"221 bye\r\n".to_vec()),
     ];
     check(&steps, ClientConfig::default()).unwrap();
+}
+
+/// The content a receiver should read for `input`: every CRLF, lone CR and lone LF a line
+/// end, and a line end at the end.
+fn normalized(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'\r' if input.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[test]
+fn content_cut_anywhere_reaches_a_strict_receiver_normalized() {
+    let content = prop::collection::vec(
+        prop::sample::select(vec![b'.', b'\r', b'\n', b'a', b' ']),
+        0..60,
+    );
+    let cuts = prop::collection::vec(0usize..60, 0..6);
+    support::fuzz(
+        "smtp_client_content",
+        1500,
+        (content, cuts),
+        |(input, mut cuts)| {
+            cuts.retain(|&c| c <= input.len());
+            cuts.sort_unstable();
+            let mut stuffer = DotStuffer::new();
+            let mut wire = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([input.len()]) {
+                stuffer.encode(&input[from..c], &mut wire);
+                from = c;
+            }
+            stuffer.finish(&mut wire);
+            let mut decoder = DataDecoder::new(1 << 20, 0);
+            prop_assert_eq!(
+                decoder.feed(&wire),
+                Some(wire.len()),
+                "ends at the last line"
+            );
+            let body = decoder.finish();
+            prop_assert_eq!(body, Ok(normalized(&input)));
+            Ok(())
+        },
+    );
 }
