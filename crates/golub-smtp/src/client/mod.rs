@@ -437,8 +437,9 @@ impl ClientSession {
 
     fn handle_reply(&mut self, reply: Reply) {
         let Some(expect) = self.expect.pop_front() else {
-            // Nothing was asked: a 421 on its way out, or a confused server.
-            let r = if reply.code == 421 {
+            // Nothing was asked: a 421 on its way out, a refusal in the middle of the
+            // content, or a confused server. The server's own failure text is kept.
+            let r = if reply.code >= 400 {
                 reply
             } else {
                 local(

@@ -473,6 +473,29 @@ fn replies_cut_anywhere_are_read_the_same() {
 }
 
 #[test]
+fn a_refusal_in_the_middle_of_the_content_fails_the_message_temporarily() {
+    let mut c = Client::opened(EHLO_PIPELINING);
+    c.send("<a@out.example>", &["<b@mx.example>"]);
+    c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    c.s.body_chunk(b"part", c.now);
+    c.server("554 5.3.4 too much\r\n");
+    let events = c.events();
+    assert!(matches!(
+        &events[..],
+        [
+            ..,
+            ClientEvent::MessageCompleted { outcome: Outcome::Temporary(r), .. },
+            ClientEvent::Closed { error: Some(e) },
+        ] if r.code == 451 && e.code == 554 && r.lines == ["too much"]
+    ));
+    // Later pieces go nowhere.
+    c.out();
+    c.s.body_chunk(b"more", c.now);
+    c.s.body_end(c.now);
+    assert_eq!(c.out(), "");
+}
+
+#[test]
 fn an_unsolicited_reply_fails_the_connection() {
     let mut c = Client::opened(EHLO_PLAIN);
     c.server("250 what\r\n");
