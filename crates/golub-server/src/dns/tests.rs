@@ -1,0 +1,400 @@
+use super::*;
+use crate::config::{DnsConfig, HumanDuration};
+use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use tokio::net::UdpSocket;
+
+fn mx(preference: u16, exchange: &str) -> Mx {
+    Mx {
+        preference,
+        exchange: exchange.to_owned(),
+    }
+}
+
+/// A deterministic random source: a fixed sequence, reduced below `n`.
+fn seq(values: Vec<usize>) -> impl FnMut(usize) -> usize {
+    let mut i = 0;
+    move |n| {
+        let v = values[i % values.len()];
+        i += 1;
+        v % n
+    }
+}
+
+fn names(records: &[Mx]) -> Vec<&str> {
+    records.iter().map(|r| r.exchange.as_str()).collect()
+}
+
+#[test]
+fn mx_records_come_most_preferred_first() {
+    let records = vec![
+        mx(20, "B.example."),
+        mx(5, "c.example"),
+        mx(10, "a.example."),
+    ];
+    let ordered = order_mx("d", records, &Local::default(), &mut seq(vec![0])).unwrap();
+    assert_eq!(names(&ordered), ["c.example", "a.example", "b.example"]);
+}
+
+#[test]
+fn equal_preferences_are_shuffled_within_their_group_only() {
+    let records = vec![
+        mx(10, "a"),
+        mx(10, "b"),
+        mx(10, "c"),
+        mx(20, "d"),
+        mx(20, "e"),
+        mx(5, "first"),
+    ];
+    let mut seen = HashSet::new();
+    for seed in 0..50 {
+        let mut random = seq(vec![seed, seed / 3 + 1, seed * 7 + 2, seed / 5]);
+        let ordered = order_mx("d", records.clone(), &Local::default(), &mut random).unwrap();
+        let n = names(&ordered);
+        assert_eq!(n[0], "first");
+        let mut mid: Vec<&str> = n[1..4].to_vec();
+        mid.sort();
+        assert_eq!(mid, ["a", "b", "c"]);
+        let mut last: Vec<&str> = n[4..].to_vec();
+        last.sort();
+        assert_eq!(last, ["d", "e"]);
+        seen.insert(n.join(","));
+    }
+    assert!(seen.len() > 3, "{seen:?}");
+}
+
+#[test]
+fn a_lone_null_mx_means_no_mail() {
+    let e = order_mx(
+        "d.example",
+        vec![mx(0, ".")],
+        &Local::default(),
+        &mut seq(vec![0]),
+    )
+    .unwrap_err();
+    assert_eq!(e, RouteError::NullMx("d.example".into()));
+    assert!(e.is_permanent());
+    let reply = e.reply();
+    assert_eq!(reply.code, 556);
+    assert_eq!(reply.enhanced, Some(EnhancedCode(5, 1, 10)));
+    // A null MX mixed with real ones is ignored.
+    let ordered = order_mx(
+        "d",
+        vec![mx(0, "."), mx(10, "a")],
+        &Local::default(),
+        &mut seq(vec![0]),
+    )
+    .unwrap();
+    assert_eq!(names(&ordered), ["a"]);
+}
+
+#[test]
+fn our_own_mx_drops_itself_and_every_less_preferred_one() {
+    let local = Local {
+        hostnames: vec!["MX.Ours.example.".into()],
+        addrs: vec![],
+    };
+    let records = vec![
+        mx(5, "backup"),
+        mx(10, "mx.ours.example"),
+        mx(10, "peer"),
+        mx(20, "late"),
+    ];
+    let ordered = order_mx("d", records, &local, &mut seq(vec![0])).unwrap();
+    assert_eq!(names(&ordered), ["backup"]);
+    let e = order_mx(
+        "d",
+        vec![mx(10, "mx.ours.example."), mx(20, "x")],
+        &local,
+        &mut seq(vec![0]),
+    )
+    .unwrap_err();
+    assert_eq!(e, RouteError::Loop("d".into()));
+    assert_eq!(e.reply().enhanced, Some(EnhancedCode(5, 4, 6)));
+}
+
+#[test]
+fn every_error_carries_its_code() {
+    let d = || "d".to_string();
+    let cases = [
+        (RouteError::NoSuchDomain(d()), 550, EnhancedCode(5, 1, 2)),
+        (RouteError::NoAddress(d()), 550, EnhancedCode(5, 4, 4)),
+        (
+            RouteError::Temporary {
+                domain: d(),
+                reason: "SERVFAIL".into(),
+            },
+            451,
+            EnhancedCode(4, 4, 3),
+        ),
+    ];
+    for (e, code, enhanced) in cases {
+        let r = e.reply();
+        assert_eq!((r.code, r.enhanced), (code, Some(enhanced)), "{e}");
+        assert_eq!(e.is_permanent(), code >= 500);
+    }
+}
+
+/// A resolver that must never be asked: literals need no DNS.
+struct NoDns;
+
+impl Resolver for NoDns {
+    async fn mx(&self, domain: &str) -> Result<Vec<Mx>, LookupError> {
+        panic!("asked MX of {domain}")
+    }
+    async fn ips(&self, host: &str) -> Result<Vec<IpAddr>, LookupError> {
+        panic!("asked addresses of {host}")
+    }
+}
+
+#[tokio::test]
+async fn address_literals_go_to_their_address_without_dns() {
+    let local = Local::default();
+    let mut random = seq(vec![0]);
+    let t = route(&NoDns, "[192.0.2.1]", 2525, &local, &mut random)
+        .await
+        .unwrap();
+    assert_eq!(
+        t,
+        vec![Target {
+            host: "192.0.2.1".into(),
+            addrs: vec!["192.0.2.1".parse().unwrap()],
+            port: 2525
+        }]
+    );
+    let t = route(&NoDns, "[IPv6:2001:DB8::1]", 25, &local, &mut random)
+        .await
+        .unwrap();
+    assert_eq!(t[0].addrs, vec!["2001:db8::1".parse::<IpAddr>().unwrap()]);
+    for bad in [
+        "[2001:db8::1]",
+        "[IPv6:192.0.2.1]",
+        "[300.0.0.1]",
+        "[]",
+        "",
+        "a..b",
+        "a b",
+    ] {
+        let e = route(&NoDns, bad, 25, &local, &mut random)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RouteError::NoSuchDomain(_)), "{bad}: {e}");
+    }
+    let ours = Local {
+        hostnames: vec![],
+        addrs: vec!["192.0.2.1".parse().unwrap()],
+    };
+    let e = route(&NoDns, "[192.0.2.1]", 25, &ours, &mut random)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RouteError::Loop(_)), "{e}");
+}
+
+/// The zone the test DNS server answers from; any other name is NXDOMAIN.
+fn zone(name: &str, qtype: RecordType) -> Result<Vec<RData>, ResponseCode> {
+    let mxr = |p: u16, n: &str| RData::MX(MX::new(p, Name::from_ascii(n).unwrap()));
+    let a = |s: &str| RData::A(A(s.parse().unwrap()));
+    let aaaa = |s: &str| RData::AAAA(AAAA(s.parse().unwrap()));
+    use RecordType::{A as TA, AAAA as TAAAA, MX as TMX};
+    Ok(match (name, qtype) {
+        ("mx.example.", TMX) => vec![mxr(20, "b.mx.example."), mxr(10, "a.mx.example.")],
+        ("a.mx.example.", TA) => vec![a("192.0.2.1")],
+        ("a.mx.example.", TAAAA) => vec![aaaa("2001:db8::1")],
+        ("b.mx.example.", TA) => vec![a("192.0.2.2")],
+        ("nullmx.example.", TMX) => vec![mxr(0, ".")],
+        ("broken.example.", TMX) => vec![mxr(10, "noaddr.example."), mxr(20, "a.mx.example.")],
+        ("onlybroken.example.", TMX) => {
+            vec![mxr(10, "noaddr.example."), mxr(20, "gone.example.")]
+        }
+        ("equal.example.", TMX) => (1..=4)
+            .map(|i| mxr(10, &format!("e{i}.equal.example.")))
+            .collect(),
+        (
+            "e1.equal.example." | "e2.equal.example." | "e3.equal.example." | "e4.equal.example.",
+            TA,
+        ) => {
+            vec![a(&format!("192.0.2.1{}", &name[1..2]))]
+        }
+        ("implicit.example.", TA) => vec![a("192.0.2.50")],
+        ("loop.example.", TMX) => vec![mxr(5, "a.mx.example."), mxr(10, "mx.ours.example.")],
+        ("selfaddr.example.", TMX) => vec![mxr(10, "me.example.")],
+        ("me.example.", TA) => vec![a("192.0.2.99")],
+        ("servfail.example.", _) | ("flaky.example.", TA) => return Err(ResponseCode::ServFail),
+        ("flaky-mx.example.", TMX) => vec![mxr(10, "flaky.example.")],
+        (
+            "mx.example."
+            | "a.mx.example."
+            | "b.mx.example."
+            | "nullmx.example."
+            | "broken.example."
+            | "onlybroken.example."
+            | "noaddr.example."
+            | "equal.example."
+            | "implicit.example."
+            | "loop.example."
+            | "selfaddr.example."
+            | "me.example."
+            | "flaky.example."
+            | "flaky-mx.example."
+            | "empty.example."
+            | "e1.equal.example."
+            | "e2.equal.example."
+            | "e3.equal.example."
+            | "e4.equal.example.",
+            _,
+        ) => vec![],
+        _ => return Err(ResponseCode::NXDomain),
+    })
+}
+
+/// A DNS server on 127.0.0.1 (UDP, port 0) answering from [`zone`]; it never answers
+/// for `silent.example.`.
+async fn dns_server() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(request) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let Some(query) = request.queries.first().cloned() else {
+                continue;
+            };
+            let name = query.name.to_ascii().to_ascii_lowercase();
+            if name == "silent.example." {
+                continue;
+            }
+            let mut response = Message::response(request.metadata.id, OpCode::Query);
+            response.metadata.authoritative = true;
+            response.metadata.recursion_desired = request.metadata.recursion_desired;
+            response.metadata.recursion_available = true;
+            response.add_query(query.clone());
+            match zone(&name, query.query_type) {
+                Ok(rdatas) => {
+                    for rdata in rdatas {
+                        response.add_answer(Record::from_rdata(query.name.clone(), 60, rdata));
+                    }
+                }
+                Err(code) => response.metadata.response_code = code,
+            }
+            if let Ok(bytes) = response.to_vec() {
+                let _ = socket.send_to(&bytes, peer).await;
+            }
+        }
+    });
+    addr
+}
+
+async fn resolver() -> HickoryResolver {
+    let server = dns_server().await;
+    let config = DnsConfig {
+        servers: vec![server],
+        timeout: HumanDuration::secs(1),
+    };
+    HickoryResolver::new(&ResolverSetup {
+        attempts: 1,
+        ..ResolverSetup::from(&config)
+    })
+    .unwrap()
+}
+
+fn ips(s: &[&str]) -> Vec<IpAddr> {
+    s.iter().map(|a| a.parse().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn routes_through_the_configured_dns_server() {
+    let r = resolver().await;
+    let local = Local {
+        hostnames: vec!["mx.ours.example".into()],
+        addrs: ips(&["192.0.2.99"]),
+    };
+    let mut random = std_random();
+    let mut go = async |dest: &str| route(&r, dest, 25, &local, &mut random).await;
+
+    let t = go("mx.example").await.unwrap();
+    assert_eq!(
+        t,
+        vec![
+            Target {
+                host: "a.mx.example".into(),
+                addrs: ips(&["192.0.2.1", "2001:db8::1"]),
+                port: 25
+            },
+            Target {
+                host: "b.mx.example".into(),
+                addrs: ips(&["192.0.2.2"]),
+                port: 25
+            },
+        ]
+    );
+    // Case and a final dot do not matter.
+    assert_eq!(go("MX.Example.").await.unwrap(), t);
+
+    let e = go("nullmx.example").await.unwrap_err();
+    assert_eq!(e, RouteError::NullMx("nullmx.example".into()));
+    assert_eq!(e.reply().code, 556);
+
+    let e = go("nowhere.example").await.unwrap_err();
+    assert_eq!(e, RouteError::NoSuchDomain("nowhere.example".into()));
+
+    // The MX without addresses is skipped, the next one used.
+    let t = go("broken.example").await.unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].host, "a.mx.example");
+    let e = go("onlybroken.example").await.unwrap_err();
+    assert_eq!(e, RouteError::NoAddress("onlybroken.example".into()));
+
+    let t = go("equal.example").await.unwrap();
+    let hosts: HashSet<&str> = t.iter().map(|t| t.host.as_str()).collect();
+    assert_eq!(hosts.len(), 4);
+    assert!(t.iter().all(|t| t.addrs.len() == 1));
+
+    // No MX: the domain's own address.
+    let t = go("implicit.example").await.unwrap();
+    assert_eq!(
+        t,
+        vec![Target {
+            host: "implicit.example".into(),
+            addrs: ips(&["192.0.2.50"]),
+            port: 25
+        }]
+    );
+    let e = go("empty.example").await.unwrap_err();
+    assert_eq!(e, RouteError::NoAddress("empty.example".into()));
+
+    // Our own MX (by name) cuts the list; our own address as the only MX is a loop.
+    let t = go("loop.example").await.unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].host, "a.mx.example");
+    let e = go("selfaddr.example").await.unwrap_err();
+    assert_eq!(e, RouteError::Loop("selfaddr.example".into()));
+
+    for dest in ["servfail.example", "flaky-mx.example", "silent.example"] {
+        let e = go(dest).await.unwrap_err();
+        assert!(matches!(e, RouteError::Temporary { .. }), "{dest}: {e}");
+        assert_eq!(e.reply().enhanced, Some(EnhancedCode(4, 4, 3)));
+    }
+}
+
+#[tokio::test]
+async fn the_port_is_the_callers() {
+    let r = resolver().await;
+    let t = route(
+        &r,
+        "b.mx.example",
+        2525,
+        &Local::default(),
+        &mut std_random(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(t[0].port, 2525);
+}
