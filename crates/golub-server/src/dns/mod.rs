@@ -101,6 +101,21 @@ pub struct Local {
 }
 
 impl Local {
+    /// This host as the configuration describes it: the `hostname` and the addresses the
+    /// SMTP listeners are bound to (a wildcard listener adds none).
+    pub fn from_config(config: &crate::config::Config) -> Local {
+        Local {
+            hostnames: vec![config.hostname.clone()],
+            addrs: config
+                .listen
+                .smtp
+                .iter()
+                .map(|a| a.ip())
+                .filter(|ip| !ip.is_unspecified())
+                .collect(),
+        }
+    }
+
     fn is_name(&self, host: &str) -> bool {
         self.hostnames.iter().any(|h| normalize(h) == host)
     }

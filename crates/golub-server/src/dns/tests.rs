@@ -138,6 +138,24 @@ fn every_error_carries_its_code() {
     }
 }
 
+#[test]
+fn this_host_is_the_configured_name_and_smtp_addresses() {
+    let mut config = crate::config::Config {
+        hostname: "mx.ours.example".into(),
+        ..Default::default()
+    };
+    config.listen.smtp = vec![
+        "0.0.0.0:25".parse().unwrap(),
+        "192.0.2.7:25".parse().unwrap(),
+    ];
+    let local = Local::from_config(&config);
+    assert_eq!(local.hostnames, ["mx.ours.example"]);
+    assert_eq!(local.addrs, ips(&["192.0.2.7"]));
+    assert!(local.is_name("mx.ours.example"));
+    assert!(local.has_addr(&ips(&["192.0.2.7"])));
+    assert!(!local.has_addr(&ips(&["0.0.0.0"])));
+}
+
 /// A resolver that must never be asked: literals need no DNS.
 struct NoDns;
 
