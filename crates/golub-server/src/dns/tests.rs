@@ -1,10 +1,13 @@
 use super::*;
 use crate::config::{DnsConfig, HumanDuration};
 use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, AAAA, MX};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::UdpSocket;
 
 fn mx(preference: u16, exchange: &str) -> Mx {
@@ -211,69 +214,88 @@ async fn address_literals_go_to_their_address_without_dns() {
     assert!(matches!(e, RouteError::Loop(_)), "{e}");
 }
 
-/// The zone the test DNS server answers from; any other name is NXDOMAIN.
-fn zone(name: &str, qtype: RecordType) -> Result<Vec<RData>, ResponseCode> {
+/// The zone `example.` that hickory-server serves in the tests.
+fn example_zone() -> Vec<(&'static str, RData)> {
     let mxr = |p: u16, n: &str| RData::MX(MX::new(p, Name::from_ascii(n).unwrap()));
     let a = |s: &str| RData::A(A(s.parse().unwrap()));
     let aaaa = |s: &str| RData::AAAA(AAAA(s.parse().unwrap()));
-    use RecordType::{A as TA, AAAA as TAAAA, MX as TMX};
-    Ok(match (name, qtype) {
-        ("mx.example.", TMX) => vec![mxr(20, "b.mx.example."), mxr(10, "a.mx.example.")],
-        ("a.mx.example.", TA) => vec![a("192.0.2.1")],
-        ("a.mx.example.", TAAAA) => vec![aaaa("2001:db8::1")],
-        ("b.mx.example.", TA) => vec![a("192.0.2.2")],
-        ("nullmx.example.", TMX) => vec![mxr(0, ".")],
-        ("broken.example.", TMX) => vec![mxr(10, "noaddr.example."), mxr(20, "a.mx.example.")],
-        ("onlybroken.example.", TMX) => {
-            vec![mxr(10, "noaddr.example."), mxr(20, "gone.example.")]
-        }
-        ("equal.example.", TMX) => (1..=4)
-            .map(|i| mxr(10, &format!("e{i}.equal.example.")))
-            .collect(),
-        (
-            "e1.equal.example." | "e2.equal.example." | "e3.equal.example." | "e4.equal.example.",
-            TA,
-        ) => {
-            vec![a(&format!("192.0.2.1{}", &name[1..2]))]
-        }
-        ("implicit.example.", TA) => vec![a("192.0.2.50")],
-        ("loop.example.", TMX) => vec![mxr(5, "a.mx.example."), mxr(10, "mx.ours.example.")],
-        ("selfaddr.example.", TMX) => vec![mxr(10, "me.example.")],
-        ("me.example.", TA) => vec![a("192.0.2.99")],
-        ("servfail.example.", _) | ("flaky.example.", TA) => return Err(ResponseCode::ServFail),
-        ("flaky-mx.example.", TMX) => vec![mxr(10, "flaky.example.")],
-        (
-            "mx.example."
-            | "a.mx.example."
-            | "b.mx.example."
-            | "nullmx.example."
-            | "broken.example."
-            | "onlybroken.example."
-            | "noaddr.example."
-            | "equal.example."
-            | "implicit.example."
-            | "loop.example."
-            | "selfaddr.example."
-            | "me.example."
-            | "flaky.example."
-            | "flaky-mx.example."
-            | "empty.example."
-            | "e1.equal.example."
-            | "e2.equal.example."
-            | "e3.equal.example."
-            | "e4.equal.example.",
-            _,
-        ) => vec![],
-        _ => return Err(ResponseCode::NXDomain),
-    })
+    let txt = || RData::TXT(TXT::new(vec!["exists".into()]));
+    vec![
+        ("mx", mxr(20, "b.mx.example.")),
+        ("mx", mxr(10, "a.mx.example.")),
+        ("a.mx", a("192.0.2.1")),
+        ("a.mx", aaaa("2001:db8::1")),
+        ("b.mx", a("192.0.2.2")),
+        ("nullmx", mxr(0, ".")),
+        ("broken", mxr(10, "noaddr.example.")),
+        ("broken", mxr(20, "a.mx.example.")),
+        ("onlybroken", mxr(10, "noaddr.example.")),
+        ("onlybroken", mxr(20, "gone.example.")),
+        ("noaddr", txt()),
+        ("equal", mxr(10, "e1.equal.example.")),
+        ("equal", mxr(10, "e2.equal.example.")),
+        ("equal", mxr(10, "e3.equal.example.")),
+        ("equal", mxr(10, "e4.equal.example.")),
+        ("e1.equal", a("192.0.2.11")),
+        ("e2.equal", a("192.0.2.12")),
+        ("e3.equal", a("192.0.2.13")),
+        ("e4.equal", a("192.0.2.14")),
+        ("implicit", a("192.0.2.50")),
+        ("empty", txt()),
+        ("loop", mxr(5, "a.mx.example.")),
+        ("loop", mxr(10, "mx.ours.example.")),
+        ("selfaddr", mxr(10, "me.example.")),
+        ("me", a("192.0.2.99")),
+    ]
 }
 
-/// A DNS server on 127.0.0.1 (UDP, port 0) answering from [`zone`]; it never answers
-/// for `silent.example.`.
-async fn dns_server() -> SocketAddr {
+/// Keeps a test DNS server running until the test ends.
+type ServerTask = tokio::task::JoinHandle<()>;
+
+/// hickory-server on 127.0.0.1 (UDP and TCP, port 0), authoritative for `example.`.
+async fn zone_server() -> (SocketAddr, ServerTask) {
+    let origin = Name::from_ascii("example.").unwrap();
+    let mut zone: InMemoryZoneHandler =
+        InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+    let soa = SOA::new(
+        Name::from_ascii("ns.example.").unwrap(),
+        Name::from_ascii("hostmaster.example.").unwrap(),
+        1,
+        3600,
+        600,
+        86400,
+        60,
+    );
+    zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+    for (label, rdata) in example_zone() {
+        let name = Name::from_ascii(label)
+            .unwrap()
+            .append_domain(&origin)
+            .unwrap();
+        zone.upsert_mut(Record::from_rdata(name, 60, rdata), 1);
+    }
+    let mut catalog = Catalog::new();
+    catalog.upsert(origin.into(), vec![Arc::new(zone)]);
+    let mut server = hickory_server::Server::new(catalog);
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    server.register_socket(udp);
+    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+    server.register_listener(tcp, std::time::Duration::from_secs(5), 4096);
+    let task = tokio::spawn(async move {
+        let _server = server;
+        std::future::pending::<()>().await
+    });
+    (addr, task)
+}
+
+/// A misbehaving DNS server on 127.0.0.1 (UDP, port 0): SERVFAIL for
+/// `servfail.example.` and `flaky.example.`, an MX for `flaky-mx.example.` pointing at
+/// the latter, no answer at all for `silent.example.`, NXDOMAIN for anything else.
+async fn failing_server() -> (SocketAddr, ServerTask) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
@@ -286,32 +308,30 @@ async fn dns_server() -> SocketAddr {
                 continue;
             };
             let name = query.name.to_ascii().to_ascii_lowercase();
-            if name == "silent.example." {
-                continue;
-            }
             let mut response = Message::response(request.metadata.id, OpCode::Query);
-            response.metadata.authoritative = true;
             response.metadata.recursion_desired = request.metadata.recursion_desired;
             response.metadata.recursion_available = true;
             response.add_query(query.clone());
-            match zone(&name, query.query_type) {
-                Ok(rdatas) => {
-                    for rdata in rdatas {
-                        response.add_answer(Record::from_rdata(query.name.clone(), 60, rdata));
-                    }
+            match (name.as_str(), query.query_type) {
+                ("silent.example.", _) => continue,
+                ("servfail.example.", _) | ("flaky.example.", _) => {
+                    response.metadata.response_code = ResponseCode::ServFail;
                 }
-                Err(code) => response.metadata.response_code = code,
+                ("flaky-mx.example.", RecordType::MX) => {
+                    let mx = MX::new(10, Name::from_ascii("flaky.example.").unwrap());
+                    response.add_answer(Record::from_rdata(query.name.clone(), 60, RData::MX(mx)));
+                }
+                _ => response.metadata.response_code = ResponseCode::NXDomain,
             }
             if let Ok(bytes) = response.to_vec() {
                 let _ = socket.send_to(&bytes, peer).await;
             }
         }
     });
-    addr
+    (addr, task)
 }
 
-async fn resolver() -> HickoryResolver {
-    let server = dns_server().await;
+fn resolver_for(server: SocketAddr) -> HickoryResolver {
     let config = DnsConfig {
         servers: vec![server],
         timeout: HumanDuration::secs(1),
@@ -329,7 +349,8 @@ fn ips(s: &[&str]) -> Vec<IpAddr> {
 
 #[tokio::test]
 async fn routes_through_the_configured_dns_server() {
-    let r = resolver().await;
+    let (server, _task) = zone_server().await;
+    let r = resolver_for(server);
     let local = Local {
         hostnames: vec!["mx.ours.example".into()],
         addrs: ips(&["192.0.2.99"]),
@@ -394,17 +415,31 @@ async fn routes_through_the_configured_dns_server() {
     assert_eq!(t[0].host, "a.mx.example");
     let e = go("selfaddr.example").await.unwrap_err();
     assert_eq!(e, RouteError::Loop("selfaddr.example".into()));
+}
 
+#[tokio::test]
+async fn servfail_and_silence_are_temporary() {
+    let (server, _task) = failing_server().await;
+    let r = resolver_for(server);
+    let mut random = std_random();
     for dest in ["servfail.example", "flaky-mx.example", "silent.example"] {
-        let e = go(dest).await.unwrap_err();
+        let e = route(&r, dest, 25, &Local::default(), &mut random)
+            .await
+            .unwrap_err();
         assert!(matches!(e, RouteError::Temporary { .. }), "{dest}: {e}");
+        assert!(!e.is_permanent());
         assert_eq!(e.reply().enhanced, Some(EnhancedCode(4, 4, 3)));
     }
+    let e = route(&r, "other.example", 25, &Local::default(), &mut random)
+        .await
+        .unwrap_err();
+    assert_eq!(e, RouteError::NoSuchDomain("other.example".into()));
 }
 
 #[tokio::test]
 async fn the_port_is_the_callers() {
-    let r = resolver().await;
+    let (server, _task) = zone_server().await;
+    let r = resolver_for(server);
     let t = route(
         &r,
         "b.mx.example",
