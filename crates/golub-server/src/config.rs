@@ -45,6 +45,26 @@ pub struct Config {
     pub auth: AuthConfig,
     pub submission: Submission,
     pub metrics: MetricsConfig,
+    pub dns: DnsConfig,
+}
+
+/// The DNS servers outbound delivery asks for MX and address records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// `ip:port` of the servers to ask; empty: the system's (/etc/resolv.conf).
+    pub servers: Vec<SocketAddr>,
+    /// How long one DNS query may take before it counts as a temporary failure.
+    pub timeout: HumanDuration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            servers: Vec::new(),
+            timeout: HumanDuration::secs(5),
+        }
+    }
 }
 
 /// The Prometheus endpoint.
@@ -390,6 +410,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             submission: Submission::default(),
             metrics: MetricsConfig::default(),
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -457,6 +478,9 @@ impl Config {
         }
         if l.max_connections < 1 || l.max_connections_per_ip < 1 {
             return Err(invalid("limits.max_connections", "must be at least 1"));
+        }
+        if !(1..=60).contains(&self.dns.timeout.0.as_secs()) {
+            return Err(invalid("dns.timeout", "must be from 1s to 60s"));
         }
         if !(1..=64).contains(&self.store.reader_threads) {
             return Err(invalid("store.reader_threads", "must be from 1 to 64"));
@@ -589,6 +613,8 @@ mod tests {
         assert_eq!(c.store.inline_body_limit, d.store.inline_body_limit);
         assert_eq!(c.store.reader_threads, d.store.reader_threads);
         assert_eq!(c.metrics.listen, None);
+        assert!(c.dns.servers.is_empty());
+        assert_eq!(c.dns.timeout, d.dns.timeout);
     }
 
     #[test]
@@ -597,6 +623,21 @@ mod tests {
         let c = parse("[metrics]\nlisten = \"127.0.0.1:9187\"\n").unwrap();
         assert_eq!(c.metrics.listen, "127.0.0.1:9187".parse().ok());
         assert!(parse("[metrics]\nport = 9187\n").is_err());
+    }
+
+    #[test]
+    fn dns_servers_default_to_the_system_resolver() {
+        let c = parse("").unwrap();
+        assert!(c.dns.servers.is_empty());
+        assert_eq!(c.dns.timeout, HumanDuration::secs(5));
+        let c = parse("[dns]\nservers = [\"127.0.0.1:5353\", \"[::1]:53\"]\ntimeout = \"2s\"\n")
+            .unwrap();
+        assert_eq!(c.dns.servers, addrs(&["127.0.0.1:5353", "[::1]:53"]));
+        assert_eq!(c.dns.timeout, HumanDuration::secs(2));
+        assert!(parse("[dns]\nserver = []\n").is_err());
+        assert!(parse("[dns]\nservers = [\"127.0.0.1\"]\n").is_err());
+        let e = parse("[dns]\ntimeout = \"0\"\n").unwrap_err().to_string();
+        assert!(e.contains("dns.timeout"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cleanup;
 pub mod config;
 pub mod delivery;
+pub mod dns;
 pub mod dsn;
 pub mod metrics;
 pub mod net;
