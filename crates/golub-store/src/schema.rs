@@ -109,6 +109,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE queue ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 5: entries put on hold by the administrator (`golub queue hold`) are not tried
+    // until released.
+    r#"
+    ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    "#,
+    // 6: delivery status notification requests (RFC 3461): ENVID and RET for the message,
+    // NOTIFY and ORCPT for each recipient ('' when not given).
+    r#"
+    ALTER TABLE queue ADD COLUMN envid TEXT NOT NULL DEFAULT '';
+    ALTER TABLE queue ADD COLUMN ret TEXT NOT NULL DEFAULT '';
+    ALTER TABLE queue_rcpts ADD COLUMN notify TEXT NOT NULL DEFAULT '';
+    ALTER TABLE queue_rcpts ADD COLUMN orcpt TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.
