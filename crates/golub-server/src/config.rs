@@ -46,6 +46,118 @@ pub struct Config {
     pub submission: Submission,
     pub metrics: MetricsConfig,
     pub dns: DnsConfig,
+    pub delivery: OutboundConfig,
+    /// Domains relayed to a fixed host instead of their MX: Golub accepts their mail from
+    /// anyone and passes it on (a gateway or backup MX in front of another server).
+    pub routes: std::collections::BTreeMap<String, RouteConfig>,
+}
+
+/// How outbound connections use STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Never.
+    None,
+    /// When the peer offers it; its certificate is not checked (RFC 7435).
+    Opportunistic,
+    /// Only deliver over TLS; a peer without STARTTLS defers.
+    Require,
+}
+
+/// Outbound delivery to other mail servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// The port an MX is reached on.
+    pub remote_port: u16,
+    /// `host:port` of a smart host that takes all remote mail instead of the MXes.
+    pub relay_host: Option<String>,
+    /// User name and password for AUTH at the smart host.
+    pub relay_user: Option<String>,
+    pub relay_password: Option<String>,
+    pub tls: TlsMode,
+    /// Most outbound connections at once, all destinations together.
+    pub max_connections: usize,
+    /// Most connections at once to one destination (a domain, or a route's host).
+    pub max_connections_per_domain: usize,
+    /// Messages sent over one connection before it is closed and a new one opened.
+    pub max_messages_per_connection: usize,
+    /// How long a TCP connection to a peer may take.
+    pub connect_timeout: HumanDuration,
+    /// How long an idle connection is kept for more mail to the same destination.
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            remote_port: 25,
+            relay_host: None,
+            relay_user: None,
+            relay_password: None,
+            tls: TlsMode::Opportunistic,
+            max_connections: 100,
+            max_connections_per_domain: 10,
+            max_messages_per_connection: 100,
+            connect_timeout: HumanDuration::secs(30),
+            idle_timeout: HumanDuration::secs(2),
+        }
+    }
+}
+
+/// Where a routed domain's mail goes: `"host:port"`, or a table with the TLS policy too.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RouteConfig {
+    Host(String),
+    Table {
+        host: String,
+        #[serde(default)]
+        tls: Option<TlsMode>,
+    },
+}
+
+impl RouteConfig {
+    pub fn host(&self) -> &str {
+        match self {
+            RouteConfig::Host(h) | RouteConfig::Table { host: h, .. } => h,
+        }
+    }
+
+    pub fn tls(&self) -> Option<TlsMode> {
+        match self {
+            RouteConfig::Host(_) => None,
+            RouteConfig::Table { tls, .. } => *tls,
+        }
+    }
+}
+
+/// Splits `host:port`, `host` (port `default_port`), `[v6]:port` or `[v6]`.
+pub fn parse_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
+    let bad = || format!("{s:?} is not host:port");
+    let s = s.trim();
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err(bad()),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            Some(_) => return Err(bad()),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?,
+        None => default_port,
+    };
+    Ok((host.to_ascii_lowercase(), port))
 }
 
 /// The DNS servers outbound delivery asks for MX and address records.
@@ -411,6 +523,8 @@ impl Default for Config {
             submission: Submission::default(),
             metrics: MetricsConfig::default(),
             dns: DnsConfig::default(),
+            delivery: OutboundConfig::default(),
+            routes: Default::default(),
         }
     }
 }
@@ -538,6 +652,42 @@ impl Config {
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(invalid("tls", "give both cert and key, or neither"));
+        }
+        let d = &self.delivery;
+        if d.max_connections < 1
+            || d.max_connections_per_domain < 1
+            || d.max_messages_per_connection < 1
+        {
+            return Err(invalid(
+                "delivery",
+                "max_connections, max_connections_per_domain and max_messages_per_connection must be at least 1",
+            ));
+        }
+        if d.remote_port == 0 {
+            return Err(invalid("delivery.remote_port", "must be a port number"));
+        }
+        if !(1..=MAX_TIMEOUT).contains(&d.connect_timeout.0.as_secs())
+            || d.idle_timeout.0.as_secs() > MAX_TIMEOUT
+        {
+            return Err(invalid(
+                "delivery",
+                "connect_timeout must be 1s to 1d, idle_timeout at most 1d",
+            ));
+        }
+        if let Some(h) = &d.relay_host {
+            parse_host_port(h, 25).map_err(|m| invalid("delivery.relay_host", &m))?;
+        }
+        if d.relay_user.is_some() != d.relay_password.is_some() {
+            return Err(invalid(
+                "delivery",
+                "give both relay_user and relay_password, or neither",
+            ));
+        }
+        for (domain, route) in &self.routes {
+            if domain.is_empty() || domain.contains(['@', ' ']) {
+                return Err(invalid("routes", "keys must be domain names"));
+            }
+            parse_host_port(route.host(), 25).map_err(|m| invalid("routes", &m))?;
         }
         if self.auth.max_failures < 1 {
             return Err(invalid("auth.max_failures", "must be at least 1"));

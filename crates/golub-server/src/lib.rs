@@ -102,6 +102,54 @@ impl Listener {
     }
 }
 
+/// Outbound delivery's settings from the configuration.
+fn outbound_settings(config: &Config) -> delivery::OutboundSettings {
+    use golub_smtp::client::TlsPolicy;
+    let policy = |m: config::TlsMode| match m {
+        config::TlsMode::None => TlsPolicy::Off,
+        config::TlsMode::Opportunistic => TlsPolicy::Opportunistic,
+        config::TlsMode::Require => TlsPolicy::Required,
+    };
+    let d = &config.delivery;
+    // Both were checked when the configuration was loaded.
+    let relay = |host: &str, tls: Option<config::TlsMode>| {
+        config::parse_host_port(host, 25)
+            .ok()
+            .map(|(host, port)| delivery::Relay {
+                host,
+                port,
+                tls: tls.map(policy),
+            })
+    };
+    delivery::OutboundSettings {
+        client: golub_smtp::client::ClientConfig {
+            hostname: config.hostname.clone(),
+            tls: policy(d.tls),
+            ..Default::default()
+        },
+        remote_port: d.remote_port,
+        relay: d.relay_host.as_deref().and_then(|h| relay(h, None)),
+        routes: config
+            .routes
+            .iter()
+            .filter_map(|(domain, r)| {
+                Some((domain.to_ascii_lowercase(), relay(r.host(), r.tls())?))
+            })
+            .collect(),
+        max_connections: d.max_connections,
+        max_per_destination: d.max_connections_per_domain,
+        max_messages_per_connection: d.max_messages_per_connection,
+        connect_timeout: d.connect_timeout.0,
+        idle_timeout: d.idle_timeout.0,
+        retry: queue::RetryPolicy {
+            schedule: config.queue.retry.iter().map(|d| d.0).collect(),
+            bounce_after: config.queue.bounce_after.0,
+            warn_after: None,
+        },
+        local: dns::Local::from_config(config),
+    }
+}
+
 /// A started server: its bound addresses, and the way to stop it.
 pub struct Server {
     shared: Arc<Shared>,
@@ -144,6 +192,9 @@ impl Server {
                 scan_interval: config.queue.scan_interval.0,
                 metrics: metrics.clone(),
             },
+            outbound_settings(&config),
+            dns::HickoryResolver::new(&dns::ResolverSetup::from(&config.dns))
+                .map_err(|e| Error::Delivery(std::io::Error::other(format!("DNS: {e}"))))?,
         )
         .map_err(Error::Delivery)?;
         let session_config = SessionConfig {

@@ -36,6 +36,13 @@ impl BodyRef {
     }
 }
 
+/// A stored body, ready to be read: see [`Store::blob_source`].
+#[derive(Debug)]
+pub enum BlobSource {
+    Inline(Vec<u8>),
+    File(PathBuf),
+}
+
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Names of bodies still being written start so; nothing refers to them.
@@ -203,6 +210,23 @@ impl Store {
                         .map_err(Error::Io)?;
                     Ok(out)
                 }
+                _ => Err(Error::NotFound(format!("blob {}", id.0))),
+            }
+        })
+    }
+
+    /// Where a body's content is: in memory (a small body, read from the database) or a
+    /// file to stream from, so that a large body is never read whole.
+    pub fn blob_source(&self, id: BlobId) -> Result<BlobSource> {
+        let dir = self.dir().to_path_buf();
+        self.read(|c| {
+            let row: Option<(Option<Vec<u8>>, Option<String>)> = c
+                .prepare_cached("SELECT data, path FROM blobs WHERE id = ?1")?
+                .query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match row {
+                Some((Some(data), _)) => Ok(BlobSource::Inline(data)),
+                Some((None, Some(path))) => Ok(BlobSource::File(dir.join(path))),
                 _ => Err(Error::NotFound(format!("blob {}", id.0))),
             }
         })

@@ -5,7 +5,9 @@
 //! real clients of Python's standard library. Waiting is always polling with a deadline.
 
 pub mod blocking;
+pub mod dns;
 pub mod serve;
+pub mod sink;
 
 use golub_server::{Config, Server};
 use golub_smtp::codec::reply::ReplyParser;
@@ -123,8 +125,15 @@ pub fn test_config(dir: &Path) -> Config {
     config.listen.imaps.clear();
     config.listen.pop3 = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.pop3s = vec!["127.0.0.1:0".parse().expect("address")];
+    // Remote mail never leaves the machine: it goes to a loopback port where nothing
+    // listens (and waits in the queue), and DNS is asked nowhere else either.
+    config.delivery.relay_host = Some(UNREACHABLE.into());
+    config.dns.servers = vec![UNREACHABLE.parse().expect("address")];
     config
 }
+
+/// A loopback address and port where nothing listens: connections are refused at once.
+pub const UNREACHABLE: &str = "127.0.0.1:1";
 
 /// Adds `example.org` with users alice and bob (password `pw`).
 pub fn seed(store: &Store) {

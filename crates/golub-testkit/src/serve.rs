@@ -34,8 +34,9 @@ impl GolubProcess {
         std::fs::write(
             &config,
             format!(
-                "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{smtp_port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\n",
-                data.display()
+                "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{smtp_port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\n[delivery]\nrelay_host = \"{unreachable}\"\n[dns]\nservers = [\"{unreachable}\"]\n",
+                data.display(),
+                unreachable = crate::UNREACHABLE,
             ),
         )
         .expect("write golub.toml");

@@ -1,139 +1,23 @@
-//! The local delivery agent and queue runner. One thread takes queue ids as smtpd commits
-//! them (and scans the queue for due retries), resolves each recipient against the
-//! directory, and hands the outcomes to the store as one job per message: the mailbox
-//! copies and the queue update commit together, so a crash never delivers twice.
-//! Jobs are not awaited one by one; many are in flight and share group commits.
+//! The runner: one thread takes queue ids as smtpd commits them (and scans the queue for
+//! due retries), resolves each recipient against the directory, delivers local ones and
+//! hands remote ones to outbound delivery. Local outcomes are committed as one job per
+//! message: the mailbox copies and the queue update commit together, so a crash never
+//! delivers twice. Jobs are not awaited one by one; many are in flight and share group
+//! commits.
 
-use crate::dsn::{FailedRecipient, Report, ReportKind, header_section, report_message};
-use crate::metrics::Metrics;
-use crate::queue::RetryPolicy;
-use golub_store::{
-    BodyRef, NewMessage, QueuedMessage, RcptOutcome, RcptStatus, Recipient, Store, User, unix_now,
-};
+use super::{Core, LogLine, Notice, Reported, Settlement};
+use golub_store::{QueuedMessage, RcptOutcome, RcptStatus, Recipient, User, unix_now};
 use golub_types::QueueId;
 use std::collections::HashSet;
-use std::sync::{Arc, Condvar, Mutex, mpsc};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+use tracing::warn;
 
-/// What delivery needs to know of the configuration.
-#[derive(Debug, Clone)]
-pub struct DeliveryConfig {
-    pub hostname: String,
-    pub postmaster: Option<String>,
-    /// When deferred recipients are tried again, and when the queue gives up.
-    pub retry: RetryPolicy,
-    /// How often the queue is scanned for retries that are due.
-    pub scan_interval: Duration,
-    /// Where recipients' outcomes are counted.
-    pub metrics: Arc<Metrics>,
-}
-
-/// Most messages whose outcome is being committed at once.
-const MAX_IN_FLIGHT: usize = 1024;
-/// How much of a returned message's header section a bounce quotes.
-const BOUNCE_HEADER_LIMIT: usize = 64 * 1024;
 /// Deepest alias chain followed before it counts as a loop.
 const MAX_ALIAS_DEPTH: usize = 20;
 
-/// What the delivery thread is told.
-enum Notice {
-    /// A message was committed to the queue (or got new recipients).
-    Queued(QueueId),
-    /// A message was committed to the queue, as it stands there.
-    Message(Box<QueuedMessage>),
-    /// Finish and return.
-    Stop,
-}
-
-/// A handle to the delivery thread.
-pub struct Delivery {
-    sender: Mutex<Option<mpsc::Sender<Notice>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    in_flight: Arc<InFlight>,
-}
-
-/// Messages whose delivery job has been submitted but not committed: they must not be
-/// picked up again until their outcome is in the store.
-#[derive(Default)]
-struct InFlight {
-    ids: Mutex<HashSet<QueueId>>,
-    changed: Condvar,
-}
-
-impl Delivery {
-    /// Starts the delivery thread; it first resumes whatever the queue holds.
-    pub fn start(store: Store, config: DeliveryConfig) -> std::io::Result<Arc<Delivery>> {
-        let (sender, receiver) = mpsc::channel();
-        let in_flight = Arc::new(InFlight::default());
-        let runner = Runner {
-            store,
-            config,
-            in_flight: in_flight.clone(),
-            sender: sender.clone(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("golub-delivery".into())
-            .spawn(move || runner.run(receiver))?;
-        Ok(Arc::new(Delivery {
-            sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
-            in_flight,
-        }))
-    }
-
-    /// Tells delivery that `id` has been committed to the queue.
-    pub fn notify(&self, id: QueueId) {
-        if let Some(s) = self
-            .sender
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            let _ = s.send(Notice::Queued(id));
-        }
-    }
-
-    /// Hands delivery a message just committed to the queue (no need to read it back).
-    pub fn queued(&self, msg: QueuedMessage) {
-        if let Some(s) = self
-            .sender
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            let _ = s.send(Notice::Message(Box::new(msg)));
-        }
-    }
-
-    /// Stops taking new work and waits until every submitted job has committed.
-    pub fn shutdown(&self) {
-        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(s) = sender {
-            let _ = s.send(Notice::Stop);
-        }
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
-        let mut ids = self.in_flight.ids.lock().unwrap_or_else(|e| e.into_inner());
-        while !ids.is_empty() {
-            ids = self
-                .in_flight
-                .changed
-                .wait(ids)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-struct Runner {
-    store: Store,
-    config: DeliveryConfig,
-    in_flight: Arc<InFlight>,
-    /// For bounces: a report queued by delivery is delivered like any message.
-    sender: mpsc::Sender<Notice>,
+pub(super) struct Runner {
+    core: Arc<Core>,
 }
 
 /// A recipient after alias and list expansion.
@@ -146,17 +30,26 @@ struct Expansion {
 }
 
 impl Runner {
-    fn run(self, receiver: mpsc::Receiver<Notice>) {
+    pub(super) fn new(core: Arc<Core>) -> Runner {
+        Runner { core }
+    }
+
+    pub(super) fn run(self, receiver: mpsc::Receiver<Notice>) {
+        let interval = self.core.config.scan_interval;
         self.scan();
         let mut last_scan = Instant::now();
         loop {
-            match receiver.recv_timeout(self.config.scan_interval) {
+            match receiver.recv_timeout(interval) {
                 Ok(Notice::Queued(id)) => self.process(id),
                 Ok(Notice::Message(msg)) => self.deliver(*msg),
+                Ok(Notice::Scan) => {
+                    self.scan();
+                    last_scan = Instant::now();
+                }
                 Ok(Notice::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            if last_scan.elapsed() >= self.config.scan_interval {
+            if last_scan.elapsed() >= interval {
                 self.scan();
                 last_scan = Instant::now();
             }
@@ -165,12 +58,9 @@ impl Runner {
 
     fn scan(&self) {
         loop {
-            match self.store.due_messages(unix_now(), 1000) {
+            match self.core.store.due_messages(unix_now(), 1000) {
                 Ok(batch) => {
-                    let busy = {
-                        let ids = self.in_flight.ids.lock().unwrap_or_else(|e| e.into_inner());
-                        batch.iter().all(|m| ids.contains(&m.id))
-                    };
+                    let busy = batch.iter().all(|m| self.core.in_flight.contains(m.id));
                     let n = batch.len();
                     for msg in batch {
                         self.deliver(msg);
@@ -188,41 +78,35 @@ impl Runner {
     }
 
     fn process(&self, id: QueueId) {
-        match self.store.queued_message(id) {
+        if self.core.in_flight.contains(id) {
+            return;
+        }
+        match self.core.store.queued_message(id) {
             Ok(Some(msg)) => self.deliver(msg),
             Ok(None) => {}
             Err(e) => warn!(queue_id = %id, error = %e, "cannot read queue entry; will retry"),
         }
     }
 
-    /// Claims a slot for `id`; false if it is already in flight.
-    fn claim(&self, id: QueueId) -> bool {
-        let mut ids = self.in_flight.ids.lock().unwrap_or_else(|e| e.into_inner());
-        if ids.contains(&id) {
-            return false;
-        }
-        while ids.len() >= MAX_IN_FLIGHT {
-            ids = self
-                .in_flight
-                .changed
-                .wait(ids)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        ids.insert(id)
-    }
-
-    fn deliver(&self, mut msg: QueuedMessage) {
-        if !self.claim(msg.id) {
+    fn deliver(&self, msg: QueuedMessage) {
+        if !self.core.in_flight.claim(msg.id) {
             return;
         }
         let now = unix_now();
-        let expired = self.config.retry.expired(msg.received_at, now);
+        let expired = self.core.config.retry.expired(msg.received_at, now);
         let mut outcomes = Vec::new();
-        let mut failed: Vec<(String, String, String)> = Vec::new();
-        let mut log: Vec<(String, &'static str, String)> = Vec::new();
+        let mut failed: Vec<Reported> = Vec::new();
+        let mut log: Vec<LogLine> = Vec::new();
+        let mut remote: Vec<(u32, String)> = Vec::new();
         // A user reached through several recipients (itself and a list, say) gets one copy.
         let mut delivered_users: HashSet<i64> = HashSet::new();
         let mut requeue = false;
+        let local_line = |to: &str, status, reply: &str| LogLine {
+            to: to.to_string(),
+            status,
+            reply: reply.to_string(),
+            relay: "local".into(),
+        };
         for r in &msg.recipients {
             let open = matches!(r.status, RcptStatus::Pending | RcptStatus::Deferred);
             if !open || r.next_attempt > now {
@@ -249,10 +133,10 @@ impl Runner {
                 .iter()
                 .filter(|u| delivered_users.insert(u.id))
                 .map(|u| {
-                    log.push((
-                        u.address.clone(),
+                    log.push(local_line(
+                        &u.address,
                         "delivered",
-                        "2.0.0 delivered to mailbox".into(),
+                        "2.0.0 delivered to mailbox",
                     ));
                     (u.id, self.prefix(&msg.reverse_path, &u.address))
                 })
@@ -261,8 +145,9 @@ impl Runner {
                 if exp.remote.is_empty() {
                     RcptOutcome::Delivered(copies)
                 } else if exp.remote.len() == 1 && exp.remote[0] == r.address && copies.is_empty() {
-                    // A remote recipient itself: it waits for outbound delivery.
-                    self.defer(r.attempts, "4.4.1 outbound delivery is not available yet")
+                    // A remote recipient itself: outbound delivery takes it.
+                    remote.push((r.idx, r.address.clone()));
+                    continue;
                 } else {
                     requeue = true;
                     RcptOutcome::Expanded {
@@ -281,11 +166,15 @@ impl Runner {
                         reply: reply.clone(),
                     }
                 } else {
-                    log.push((r.address.clone(), "deferred", reply.clone()));
-                    self.defer(r.attempts, reply)
+                    log.push(local_line(&r.address, "deferred", reply));
+                    RcptOutcome::Deferred {
+                        reply: reply.clone(),
+                        next_attempt: now
+                            + self.core.config.retry.wait(r.attempts).as_secs() as i64,
+                    }
                 }
             } else if let Some((_, reply)) = exp.failed.first() {
-                log.push((r.address.clone(), "bounced", reply.clone()));
+                log.push(local_line(&r.address, "bounced", reply));
                 RcptOutcome::Bounced {
                     reply: reply.clone(),
                 }
@@ -294,93 +183,16 @@ impl Runner {
                     reply: "5.1.1 mailbox unavailable".into(),
                 }
             };
-            if let (true, RcptOutcome::Deferred { reply, .. }) = (expired, &outcome) {
-                failed.push((
-                    r.orig_address.clone(),
-                    r.address.clone(),
-                    format!("4.4.7 message expired in queue: {reply}"),
-                ));
-                outcomes.push((
-                    r.idx,
-                    RcptOutcome::Bounced {
-                        reply: reply.clone(),
-                    },
-                ));
-                continue;
-            }
             outcomes.push((r.idx, outcome));
         }
-        if outcomes.is_empty() {
-            self.release(msg.id);
-            return;
-        }
-        let mut bounces = self.report(&msg, &failed, ReportKind::Failed);
-        if self
-            .config
-            .retry
-            .warning_due(msg.received_at, now, msg.warned)
-        {
-            let delayed: Vec<(String, String, String)> = outcomes
-                .iter()
-                .filter_map(|(idx, o)| match o {
-                    RcptOutcome::Deferred { reply, .. } => {
-                        let r = msg.recipients.iter().find(|r| r.idx == *idx)?;
-                        Some((r.orig_address.clone(), r.address.clone(), reply.clone()))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !delayed.is_empty() {
-                let retry_until = msg.received_at + self.config.retry.bounce_after.as_secs() as i64;
-                info!(queue_id = %msg.id, to = %msg.reverse_path, waiting = delayed.len(), "delay warning");
-                bounces.extend(self.report(&msg, &delayed, ReportKind::Delayed { retry_until }));
-                msg.warned = true;
-            }
-        }
-        let bounce_ids: Vec<QueueId> = bounces.iter().map(|b| b.id).collect();
-        let id = msg.id;
-        let received_at = msg.received_at;
-        let in_flight = self.in_flight.clone();
-        let sender = self.sender.clone();
-        let metrics = self.config.metrics.clone();
-        self.store.record(msg, outcomes, bounces, move |result| {
-            let delay_ms = (unix_now() - received_at).max(0) * 1000;
-            match result {
-                Ok(()) => {
-                    for (to, status, dsn) in &log {
-                        metrics.delivery(status);
-                        info!(queue_id = %id, to = %to, status, dsn = %dsn, relay = "local", delay_ms, "delivery");
-                    }
-                    if requeue {
-                        // New recipients from an expansion get their first attempt now.
-                        let _ = sender.send(Notice::Queued(id));
-                    }
-                    for b in bounce_ids {
-                        info!(queue_id = %id, bounce_id = %b, "bounce report queued");
-                        let _ = sender.send(Notice::Queued(b));
-                    }
-                }
-                Err(e) => warn!(queue_id = %id, error = %e, "cannot record delivery; will retry"),
-            }
-            let mut ids = in_flight.ids.lock().unwrap_or_else(|e| e.into_inner());
-            ids.remove(&id);
-            in_flight.changed.notify_all();
+        self.core.settle(Settlement {
+            msg,
+            outcomes,
+            failed,
+            log,
+            requeue,
+            remote,
         });
-    }
-
-    fn release(&self, id: QueueId) {
-        let mut ids = self.in_flight.ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.remove(&id);
-        self.in_flight.changed.notify_all();
-    }
-
-    /// A temporary failure: the recipient waits for its next attempt. (Giving up is
-    /// decided for the whole message, with `RetryPolicy::expired`, before this.)
-    fn defer(&self, attempts: u32, reply: &str) -> RcptOutcome {
-        RcptOutcome::Deferred {
-            reply: reply.to_string(),
-            next_attempt: unix_now() + self.config.retry.wait(attempts).as_secs() as i64,
-        }
     }
 
     /// `Return-Path:` and `Delivered-To:`, the per-copy prefix of a local delivery.
@@ -413,13 +225,13 @@ impl Runner {
                 .push((address.to_string(), "5.1.3 bad destination address".into()));
             return Ok(());
         };
-        if !self.store.is_local_domain(domain)? {
+        if !self.core.store.is_local_domain(domain)? {
             if !out.remote.iter().any(|r| r == address) {
                 out.remote.push(address.to_string());
             }
             return Ok(());
         }
-        match self.store.lookup(address)? {
+        match self.core.store.lookup(address)? {
             Some(Recipient::User(u)) => {
                 if !out.users.iter().any(|x| x.id == u.id) {
                     out.users.push(u);
@@ -432,7 +244,7 @@ impl Runner {
                 }
                 path.pop();
             }
-            None if local == "postmaster" => match &self.config.postmaster {
+            None if local == "postmaster" => match &self.core.config.postmaster {
                 Some(pm) if pm.to_lowercase() != address => {
                     path.push(address.to_string());
                     self.expand_into(&pm.to_lowercase(), path, out)?;
@@ -448,53 +260,5 @@ impl Runner {
                 .push((address.to_string(), "5.1.1 mailbox unavailable".into())),
         }
         Ok(())
-    }
-
-    /// The bounce report for `failed`, unless the message was itself a report (`<>`).
-    /// The report to the sender about `recipients` (original, final address, reply):
-    /// none for a message with the null reverse path.
-    fn report(
-        &self,
-        msg: &QueuedMessage,
-        recipients: &[(String, String, String)],
-        kind: ReportKind,
-    ) -> Vec<NewMessage> {
-        if recipients.is_empty() || msg.reverse_path.is_empty() {
-            if !recipients.is_empty() {
-                info!(queue_id = %msg.id, "no report for a message with a null reverse path");
-            }
-            return Vec::new();
-        }
-        // The report quotes the header section only: read no more of the body than that.
-        let original = self
-            .store
-            .read_blob_prefix(msg.blob_id, BOUNCE_HEADER_LIMIT)
-            .unwrap_or_default();
-        let listed: Vec<FailedRecipient<'_>> = recipients
-            .iter()
-            .map(|(orig, fin, reply)| FailedRecipient {
-                original: orig,
-                final_address: fin,
-                reply,
-            })
-            .collect();
-        let body = report_message(&Report {
-            hostname: &self.config.hostname,
-            to: &msg.reverse_path,
-            id: msg.id,
-            kind,
-            recipients: &listed,
-            original_headers: header_section(&original, BOUNCE_HEADER_LIMIT),
-            arrival: msg.received_at,
-            now: unix_now(),
-        });
-        vec![NewMessage {
-            id: crate::queue::new_queue_id(),
-            reverse_path: String::new(),
-            recipients: vec![msg.reverse_path.to_lowercase()],
-            smtputf8: msg.smtputf8,
-            eight_bit: true,
-            body: BodyRef::Inline(body),
-        }]
     }
 }

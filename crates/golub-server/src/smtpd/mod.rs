@@ -218,7 +218,9 @@ impl Driver<'_> {
             }
             Event::RcptTo { forward_path } => {
                 let authenticated = self.user.is_some();
-                match policy::check_recipient(&shared.store, &forward_path, authenticated) {
+                match policy::check_recipient(&shared.store, &forward_path, authenticated, |d| {
+                    shared.delivery.is_routed(d)
+                }) {
                     Ok(()) => {
                         debug!(to = %forward_path, "recipient accepted");
                         session.accept_rcpt();

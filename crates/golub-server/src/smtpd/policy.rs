@@ -64,7 +64,8 @@ fn postmaster_domain(store: &Store, host: String) -> String {
 }
 
 /// Decides a RCPT: `Ok(())` to accept, or the reply to refuse with. Authenticated
-/// clients may relay to any domain; nobody else may.
+/// clients may relay to any domain; anyone may send to a routed domain (`routed` says
+/// which are); nobody else may relay.
 ///
 /// The one decision read inline, on the session's own thread: two lookups by primary key
 /// in the small, hot directory tables, which SQLite serves from its page cache. A hand-off
@@ -76,18 +77,24 @@ pub fn check_recipient(
     store: &Store,
     path: &ForwardPath,
     authenticated: bool,
+    routed: impl Fn(&str) -> bool,
 ) -> Result<(), Reply> {
     let ForwardPath::Mailbox(mailbox) = path else {
         // RFC 5321 §4.5.1: mail to <Postmaster> is always accepted.
         return Ok(());
     };
-    recipient_decision(store, mailbox, authenticated)
+    recipient_decision(store, mailbox, authenticated, routed)
 }
 
-fn recipient_decision(store: &Store, mailbox: &Mailbox, authenticated: bool) -> Result<(), Reply> {
+fn recipient_decision(
+    store: &Store,
+    mailbox: &Mailbox,
+    authenticated: bool,
+    routed: impl Fn(&str) -> bool,
+) -> Result<(), Reply> {
     let domain = mailbox.domain().as_str();
     if !store.is_local_domain(domain).map_err(lookup_failed)? {
-        if authenticated {
+        if authenticated || routed(&domain.to_ascii_lowercase()) {
             return Ok(());
         }
         return Err(Reply::new(

@@ -356,6 +356,17 @@ impl ClientSession {
         self.phase == Phase::Closed
     }
 
+    /// True when the opening (greeting, EHLO/HELO, STARTTLS as the policy wants) is done
+    /// and nothing is in flight: a message sent now starts at once.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready && self.expect.is_empty() && self.current.is_none()
+    }
+
+    /// True once the TLS handshake after STARTTLS succeeded.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
     /// What the server offered in its last EHLO reply.
     pub fn extensions(&self) -> &Extensions {
         &self.extensions
