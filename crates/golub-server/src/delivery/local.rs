@@ -4,11 +4,11 @@
 //! copies and the queue update commit together, so a crash never delivers twice.
 //! Jobs are not awaited one by one; many are in flight and share group commits.
 
-use crate::dsn::{FailedRecipient, Report, ReportKind, header_section, report_message};
+use crate::dsn::{ReportKind, ReportRecipient, report_for};
 use crate::metrics::Metrics;
 use crate::queue::RetryPolicy;
 use golub_store::{
-    BodyRef, NewMessage, QueuedMessage, RcptOutcome, RcptStatus, Recipient, Store, User, unix_now,
+    NewMessage, QueuedMessage, RcptOutcome, RcptStatus, Recipient, Store, User, unix_now,
 };
 use golub_types::QueueId;
 use std::collections::HashSet;
@@ -32,8 +32,6 @@ pub struct DeliveryConfig {
 
 /// Most messages whose outcome is being committed at once.
 const MAX_IN_FLIGHT: usize = 1024;
-/// How much of a returned message's header section a bounce quotes.
-const BOUNCE_HEADER_LIMIT: usize = 64 * 1024;
 /// Deepest alias chain followed before it counts as a loop.
 const MAX_ALIAS_DEPTH: usize = 20;
 
@@ -218,7 +216,8 @@ impl Runner {
         let now = unix_now();
         let expired = self.config.retry.expired(msg.received_at, now);
         let mut outcomes = Vec::new();
-        let mut failed: Vec<(String, String, String)> = Vec::new();
+        // (recipient index, final address, reply) of the recipients that failed for good.
+        let mut failed: Vec<(u32, String, String)> = Vec::new();
         let mut log: Vec<(String, &'static str, String)> = Vec::new();
         // A user reached through several recipients (itself and a list, say) gets one copy.
         let mut delivered_users: HashSet<i64> = HashSet::new();
@@ -241,7 +240,7 @@ impl Runner {
                 }
             };
             for (addr, reply) in &exp.failed {
-                failed.push((r.orig_address.clone(), addr.clone(), reply.clone()));
+                failed.push((r.idx, addr.clone(), reply.clone()));
             }
             let reached_users = !exp.users.is_empty();
             let copies: Vec<(i64, Vec<u8>)> = exp
@@ -273,7 +272,7 @@ impl Runner {
             } else if let Some((_, reply)) = exp.deferred.first() {
                 if expired {
                     failed.push((
-                        r.orig_address.clone(),
+                        r.idx,
                         r.address.clone(),
                         format!("4.4.7 message expired in queue: {reply}"),
                     ));
@@ -296,7 +295,7 @@ impl Runner {
             };
             if let (true, RcptOutcome::Deferred { reply, .. }) = (expired, &outcome) {
                 failed.push((
-                    r.orig_address.clone(),
+                    r.idx,
                     r.address.clone(),
                     format!("4.4.7 message expired in queue: {reply}"),
                 ));
@@ -320,12 +319,12 @@ impl Runner {
             .retry
             .warning_due(msg.received_at, now, msg.warned)
         {
-            let delayed: Vec<(String, String, String)> = outcomes
+            let delayed: Vec<(u32, String, String)> = outcomes
                 .iter()
                 .filter_map(|(idx, o)| match o {
                     RcptOutcome::Deferred { reply, .. } => {
                         let r = msg.recipients.iter().find(|r| r.idx == *idx)?;
-                        Some((r.orig_address.clone(), r.address.clone(), reply.clone()))
+                        Some((r.idx, r.address.clone(), reply.clone()))
                     }
                     _ => None,
                 })
@@ -450,51 +449,47 @@ impl Runner {
         Ok(())
     }
 
-    /// The bounce report for `failed`, unless the message was itself a report (`<>`).
-    /// The report to the sender about `recipients` (original, final address, reply):
-    /// none for a message with the null reverse path.
+    /// The report to the sender about `recipients` (recipient index, final address,
+    /// reply): none for a message with the null reverse path, nor when no recipient asked
+    /// for this kind (DSN NOTIFY, RFC 3461); see `dsn::report_for`.
     fn report(
         &self,
         msg: &QueuedMessage,
-        recipients: &[(String, String, String)],
+        recipients: &[(u32, String, String)],
         kind: ReportKind,
     ) -> Vec<NewMessage> {
-        if recipients.is_empty() || msg.reverse_path.is_empty() {
-            if !recipients.is_empty() {
-                info!(queue_id = %msg.id, "no report for a message with a null reverse path");
-            }
+        if recipients.is_empty() {
             return Vec::new();
         }
-        // The report quotes the header section only: read no more of the body than that.
-        let original = self
-            .store
-            .read_blob_prefix(msg.blob_id, BOUNCE_HEADER_LIMIT)
-            .unwrap_or_default();
-        let listed: Vec<FailedRecipient<'_>> = recipients
+        if msg.reverse_path.is_empty() {
+            info!(queue_id = %msg.id, "no report for a message with a null reverse path");
+            return Vec::new();
+        }
+        let listed: Vec<ReportRecipient<'_>> = recipients
             .iter()
-            .map(|(orig, fin, reply)| FailedRecipient {
-                original: orig,
-                final_address: fin,
-                reply,
+            .filter_map(|(idx, fin, reply)| {
+                let r = msg.recipients.iter().find(|r| r.idx == *idx)?;
+                Some(ReportRecipient {
+                    original: &r.orig_address,
+                    final_address: fin,
+                    reply,
+                    notify: &r.notify,
+                    orcpt: &r.orcpt,
+                    remote_mta: None,
+                })
             })
             .collect();
-        let body = report_message(&Report {
-            hostname: &self.config.hostname,
-            to: &msg.reverse_path,
-            id: msg.id,
+        let report = report_for(
+            &self.store,
+            &self.config.hostname,
+            msg,
             kind,
-            recipients: &listed,
-            original_headers: header_section(&original, BOUNCE_HEADER_LIMIT),
-            arrival: msg.received_at,
-            now: unix_now(),
-        });
-        vec![NewMessage {
-            id: crate::queue::new_queue_id(),
-            reverse_path: String::new(),
-            recipients: vec![msg.reverse_path.to_lowercase()],
-            smtputf8: msg.smtputf8,
-            eight_bit: true,
-            body: BodyRef::Inline(body),
-        }]
+            &listed,
+            unix_now(),
+        );
+        if report.is_none() {
+            info!(queue_id = %msg.id, "no report: the sender asked for none (notify)");
+        }
+        report.into_iter().collect()
     }
 }
