@@ -216,7 +216,9 @@ async fn a_permanent_refusal_bounces_with_the_remote_reply() {
         "{report}"
     );
     assert!(
-        report.contains("mx.remote.example[127.0.0.2]") && report.contains("no such user here"),
+        report.contains("Remote-MTA: dns; mx.remote.example\r\n")
+            && report.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user here\r\n")
+            && report.contains("host mx.remote.example said: 550 5.1.1 no such user here"),
         "the remote server and its words: {report}"
     );
     assert!(report.contains("Subject: half of it bounces"), "{report}");

@@ -21,6 +21,8 @@ async fn queue_remote_message(t: &TestServer, id: u64) {
             body: BodyRef::Inline(
                 b"From: alice@example.org\r\nSubject: waiting mail\r\n\r\nhello\r\n".to_vec(),
             ),
+            envid: String::new(),
+            ret: String::new(),
         },
         move |r| {
             let _ = tx.send(r.map(|_| ()));

@@ -116,6 +116,8 @@ fn envelope(rcpts: usize, utf8: bool) -> Envelope {
         forward_paths,
         smtputf8: false,
         eight_bit: false,
+        dsn: Default::default(),
+        rcpt_dsn: Vec::new(),
     }
 }
 

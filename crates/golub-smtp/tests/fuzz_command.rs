@@ -8,7 +8,8 @@
 
 use golub_fuzzkit as support;
 
-use golub_smtp::codec::command::{BodyType, Command, MailKind, MailParams};
+use golub_smtp::codec::command::{BodyType, Command, MailKind, MailParams, RcptParams};
+use golub_types::dsn::xtext_encode;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -36,6 +37,8 @@ fn render(c: &Command) -> String {
                 body,
                 smtputf8,
                 auth,
+                ret,
+                envid,
             } = params;
             let mut line = format!("{verb} FROM:{reverse_path}");
             if let Some(n) = size {
@@ -52,9 +55,27 @@ fn render(c: &Command) -> String {
             if let Some(a) = auth {
                 line.push_str(&format!(" AUTH={a}"));
             }
+            if let Some(r) = ret {
+                line.push_str(&format!(" RET={r}"));
+            }
+            if let Some(e) = envid {
+                line.push_str(&format!(" ENVID={}", xtext_encode(e)));
+            }
             line
         }
-        Command::Rcpt { forward_path } => format!("RCPT TO:{forward_path}"),
+        Command::Rcpt {
+            forward_path,
+            params: RcptParams { notify, orcpt },
+        } => {
+            let mut line = format!("RCPT TO:{forward_path}");
+            if let Some(n) = notify {
+                line.push_str(&format!(" NOTIFY={n}"));
+            }
+            if let Some(o) = orcpt {
+                line.push_str(&format!(" ORCPT={}", o.to_wire()));
+            }
+            line
+        }
         Command::Data => "DATA".into(),
         Command::Bdat { size, last } => {
             format!("BDAT {size}{}", if *last { " LAST" } else { "" })
@@ -131,6 +152,8 @@ fn token() -> impl Strategy<Value = String> {
             "<", ">", "<>", "\"", "\\", "@", ":", ",", "[", "]", "IPv6:", "ipv6:", "=", " ",
             "  ", "\t", ".", "..", "-", "+", "+2B", "+ZZ", "SIZE", "SIZE=", "BODY=7BIT",
             "BODY=8BITMIME", "BODY=binarymime", "SMTPUTF8", "AUTH=", "AUTH=<>", "NOTIFY=NEVER",
+            "NOTIFY=SUCCESS,FAILURE", "notify=delay,success", "ORCPT=rfc822;", "RET=FULL",
+            "ret=hdrs", "ENVID=", "ENVID=a+2Bb", "rfc822;",
             "postmaster", "Postmaster", "example.org", "EXAMPLE.ORG", "a", "ü", "ß", "İ",
             "\u{212A}", "\u{85}", "\u{a0}", "\u{3000}", "192.0.2.1", "2001:db8::1", "0",
             "18446744073709551615", "18446744073709551616", "99999999999999999999", "LAST",
@@ -203,6 +226,15 @@ fn path_line() -> impl Strategy<Value = String> {
             "AUTH=joe+40example.org",
             "AUTH=+4",
             "RET=HDRS",
+            "RET=full",
+            "RET=BODY",
+            "ENVID=x+2By",
+            "ENVID=x+2b",
+            "NOTIFY=NEVER",
+            "NOTIFY=SUCCESS,FAILURE,DELAY",
+            "NOTIFY=NEVER,DELAY",
+            "ORCPT=rfc822;a+2Bb@example.org",
+            "ORCPT=rfc822",
         ]),
         0..4,
     );

@@ -13,6 +13,9 @@
 //!   checks the last `AuthAttempted` (`-` for an empty field).
 //! - `! messages N` checks how many messages were accepted so far; `! body text` (escaped),
 //!   `! protocol P`, `! helo NAME`, `! rcpts a@b,c@d` and `! from PATH` check the last one.
+//! - `! dsn RET ENVID` checks the last message's RET and decoded ENVID; `! rcpt_dsn
+//!   NOTIFY/ORCPT ...` its recipients' NOTIFY and decoded ORCPT, one word each (`-` for a
+//!   parameter not given).
 //!
 //! The driver accepts every MAIL except from local part "blocked" (550 5.7.1), refuses RCPT
 //! to local part "unknown" (550 5.1.1), accepts every message as queue id 0x42 unless its
@@ -263,6 +266,33 @@ impl transcript::Driver for Driver {
                 let want: Vec<String> = arg.split(',').map(|a| format!("<{a}>")).collect();
                 if got != want {
                     return Err(format!("forward paths are {got:?}"));
+                }
+            }
+            "dsn" => {
+                let dsn = &self.last()?.envelope.dsn;
+                let got = format!(
+                    "{} {}",
+                    dsn.ret.map(|r| r.to_string()).as_deref().unwrap_or("-"),
+                    dsn.envid.as_deref().unwrap_or("-")
+                );
+                if got != arg {
+                    return Err(format!("dsn is {got}"));
+                }
+            }
+            "rcpt_dsn" => {
+                let envelope = &self.last()?.envelope;
+                let got: Vec<String> = (0..envelope.forward_paths.len())
+                    .map(|i| {
+                        let d = envelope.rcpt_dsn(i);
+                        format!(
+                            "{}/{}",
+                            d.notify.map(|n| n.to_string()).as_deref().unwrap_or("-"),
+                            d.orcpt.map(|o| o.to_string()).as_deref().unwrap_or("-")
+                        )
+                    })
+                    .collect();
+                if got.join(" ") != arg {
+                    return Err(format!("recipients' dsn is {}", got.join(" ")));
                 }
             }
             "protocol" | "helo" => {}

@@ -416,10 +416,12 @@ mod tests {
             let msg = NewMessage {
                 id: QueueId(id),
                 reverse_path: "sender@remote.example".into(),
-                recipients: rcpts.iter().map(|s| s.to_string()).collect(),
+                recipients: rcpts.iter().map(|&s| s.into()).collect(),
                 smtputf8: false,
                 eight_bit: false,
                 body,
+                envid: String::new(),
+                ret: String::new(),
             };
             store.write(move |tx| queue::enqueue(tx, &msg)).unwrap();
             if id == 3 {
@@ -635,6 +637,8 @@ mod tests {
             smtputf8: false,
             eight_bit: false,
             body,
+            envid: String::new(),
+            ret: String::new(),
         };
         store.write(move |tx| queue::enqueue(tx, &msg)).unwrap();
         let msg = store.queued_message(QueueId(9)).unwrap().unwrap();

@@ -31,7 +31,8 @@ pub use directory::{AliasEntry, PasswordHashes, Recipient, User, hash_password, 
 pub use error::Error;
 pub use mailbox::{Folder, MessageMeta};
 pub use queue::{
-    NewMessage, QueuedMessage, QueuedRecipient, RcptOutcome, RcptStatus, record_delivery,
+    NewMessage, NewRecipient, QueuedMessage, QueuedRecipient, RcptOutcome, RcptStatus,
+    record_delivery,
 };
 pub use writer::Tx;
 

@@ -14,11 +14,43 @@ pub struct NewMessage {
     pub id: QueueId,
     /// The reverse path without angle brackets, empty for `<>`.
     pub reverse_path: String,
-    /// Canonical recipient addresses, in RCPT order.
-    pub recipients: Vec<String>,
+    /// Canonical recipient addresses, in RCPT order, with their DSN requests.
+    pub recipients: Vec<NewRecipient>,
     pub smtputf8: bool,
     pub eight_bit: bool,
     pub body: BodyRef,
+    /// DSN `ENVID` (RFC 3461 §4.4), decoded; empty when not given.
+    pub envid: String,
+    /// DSN `RET`: `FULL`, `HDRS`, or empty when not given.
+    pub ret: String,
+}
+
+/// One recipient of a [`NewMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewRecipient {
+    /// The canonical address.
+    pub address: String,
+    /// DSN `NOTIFY` (RFC 3461 §4.1) as `NEVER` or e.g. `SUCCESS,FAILURE`; empty when not
+    /// given.
+    pub notify: String,
+    /// DSN `ORCPT` (RFC 3461 §4.2) as `addr-type;address`, decoded; empty when not given.
+    pub orcpt: String,
+}
+
+/// A recipient without DSN requests.
+impl From<String> for NewRecipient {
+    fn from(address: String) -> Self {
+        NewRecipient {
+            address,
+            ..NewRecipient::default()
+        }
+    }
+}
+
+impl From<&str> for NewRecipient {
+    fn from(address: &str) -> Self {
+        NewRecipient::from(address.to_string())
+    }
 }
 
 /// Where one recipient stands.
@@ -53,6 +85,10 @@ pub struct QueuedRecipient {
     pub next_attempt: i64,
     /// The last attempt's reply, with its enhanced code.
     pub last_reply: String,
+    /// DSN `NOTIFY` as [`NewRecipient::notify`]; empty when not given.
+    pub notify: String,
+    /// DSN `ORCPT` as [`NewRecipient::orcpt`]; empty when not given.
+    pub orcpt: String,
 }
 
 /// A queue entry with the recipients that still need work.
@@ -64,6 +100,10 @@ pub struct QueuedMessage {
     pub reverse_path: String,
     pub smtputf8: bool,
     pub received_at: i64,
+    /// DSN `ENVID`, decoded; empty when not given.
+    pub envid: String,
+    /// DSN `RET` (`FULL` or `HDRS`); empty when not given.
+    pub ret: String,
     /// The sender has been sent a delay warning for this message. Set it before
     /// [`Store::record`] to keep that fact with the entry.
     pub warned: bool,
@@ -97,8 +137,9 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage
     let now = unix_now();
     tx.conn()
         .prepare_cached(
-            "INSERT INTO queue (id, blob_id, reverse_path, smtputf8, eight_bit, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO queue (id, blob_id, reverse_path, smtputf8, eight_bit, received_at,
+                envid, ret)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             msg.id.0 as i64,
@@ -106,14 +147,24 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage
             msg.reverse_path,
             msg.smtputf8,
             msg.eight_bit,
-            now
+            now,
+            msg.envid,
+            msg.ret
         ])?;
     let mut stmt = tx.conn().prepare_cached(
-        "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
-         VALUES (?1, ?2, ?3, ?3, 0, ?4)",
+        "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt,
+            notify, orcpt)
+         VALUES (?1, ?2, ?3, ?3, 0, ?4, ?5, ?6)",
     )?;
     for (i, r) in msg.recipients.iter().enumerate() {
-        stmt.execute(params![msg.id.0 as i64, i as i64, r, now])?;
+        stmt.execute(params![
+            msg.id.0 as i64,
+            i as i64,
+            r.address,
+            now,
+            r.notify,
+            r.orcpt
+        ])?;
     }
     Ok(QueuedMessage {
         id: msg.id,
@@ -122,6 +173,8 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage
         reverse_path: msg.reverse_path.clone(),
         smtputf8: msg.smtputf8,
         received_at: now,
+        envid: msg.envid.clone(),
+        ret: msg.ret.clone(),
         warned: false,
         recipients: msg
             .recipients
@@ -129,12 +182,14 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage
             .enumerate()
             .map(|(i, r)| QueuedRecipient {
                 idx: i as u32,
-                address: r.clone(),
-                orig_address: r.clone(),
+                address: r.address.clone(),
+                orig_address: r.address.clone(),
                 status: RcptStatus::Pending,
                 attempts: 0,
                 next_attempt: now,
                 last_reply: String::new(),
+                notify: r.notify.clone(),
+                orcpt: r.orcpt.clone(),
             })
             .collect(),
     })
@@ -186,7 +241,8 @@ impl Store {
     pub fn queued_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at, q.warned
+                "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at, q.warned,
+                    q.envid, q.ret
                  FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
             )?;
             let mut rows = stmt.query([id.0 as i64])?;
@@ -201,10 +257,13 @@ impl Store {
                 smtputf8: row.get(3)?,
                 received_at: row.get(4)?,
                 warned: row.get(5)?,
+                envid: row.get(6)?,
+                ret: row.get(7)?,
                 recipients: Vec::new(),
             };
             let mut stmt = c.prepare_cached(
-                "SELECT idx, address, orig_address, status, attempts, next_attempt, last_reply
+                "SELECT idx, address, orig_address, status, attempts, next_attempt, last_reply,
+                    notify, orcpt
                  FROM queue_rcpts
                  WHERE queue_id = ?1 ORDER BY idx",
             )?;
@@ -217,6 +276,8 @@ impl Store {
                     attempts: r.get::<_, i64>(4)? as u32,
                     next_attempt: r.get(5)?,
                     last_reply: r.get(6)?,
+                    notify: r.get(7)?,
+                    orcpt: r.get(8)?,
                 })
             })?;
             msg.recipients = rows.collect::<std::result::Result<Vec<_>, _>>()?;
@@ -358,12 +419,20 @@ pub fn record_delivery(
                     mailbox::append(tx, *user, "INBOX", msg.blob_id, msg.blob_size, prefix, now)?;
                     copies_made += 1;
                 }
-                let orig: String = tx
+                // The added recipients stand for the original one: they keep its original
+                // address, and its DSN requests too. RFC 3461 §6.2.7 has an alias pass
+                // NOTIFY and ORCPT on to its members and a mailing list (one that becomes
+                // the new reverse path) drop them. Our lists are aliases with several
+                // targets and keep the sender's reverse path, so every expansion is an
+                // alias in that sense, and the requests are copied. (No "expanded" report
+                // is made for NOTIFY=SUCCESS; the members' own outcomes are reported.)
+                let (orig, notify, orcpt): (String, String, String) = tx
                     .conn()
                     .prepare_cached(
-                        "SELECT orig_address FROM queue_rcpts WHERE queue_id = ?1 AND idx = ?2",
+                        "SELECT orig_address, notify, orcpt FROM queue_rcpts
+                         WHERE queue_id = ?1 AND idx = ?2",
                     )?
-                    .query_row(params![qid, idx], |r| r.get(0))?;
+                    .query_row(params![qid, idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 let next: i64 = tx
                     .conn()
                     .prepare_cached(
@@ -373,10 +442,11 @@ pub fn record_delivery(
                 for (i, a) in added.iter().enumerate() {
                     tx.conn()
                         .prepare_cached(
-                            "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status, next_attempt)
-                             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                            "INSERT INTO queue_rcpts (queue_id, idx, address, orig_address, status,
+                                next_attempt, notify, orcpt)
+                             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7)",
                         )?
-                        .execute(params![qid, next + i as i64, a, orig, now])?;
+                        .execute(params![qid, next + i as i64, a, orig, now, notify, orcpt])?;
                 }
                 set_status(tx, qid, idx, RcptStatus::Delivered, "expanded", None)?;
             }

@@ -23,10 +23,12 @@ fn new_message(id: u64, rcpts: &[&str], body: &[u8]) -> NewMessage {
     NewMessage {
         id: QueueId(id),
         reverse_path: "sender@remote.example".into(),
-        recipients: rcpts.iter().map(|s| s.to_string()).collect(),
+        recipients: rcpts.iter().map(|&s| s.into()).collect(),
         smtputf8: false,
         eight_bit: false,
         body: BodyRef::Inline(body.to_vec()),
+        envid: String::new(),
+        ret: String::new(),
     }
 }
 
@@ -781,5 +783,54 @@ fn a_panicking_read_fails_alone_and_the_reader_threads_go_on() {
         .collect();
     for rx in both {
         assert!(rx.recv().unwrap().unwrap());
+    }
+}
+
+#[test]
+fn dsn_requests_are_queued_read_back_and_kept_by_expanded_recipients() {
+    let (_d, store) = store();
+    let mut msg = new_message(11, &[], b"Subject: dsn\r\n\r\nbody\r\n");
+    msg.envid = "abc+def".into();
+    msg.ret = "HDRS".into();
+    msg.recipients = vec![
+        NewRecipient {
+            address: "list@example.org".into(),
+            notify: "SUCCESS,FAILURE".into(),
+            orcpt: "rfc822;List@example.org".into(),
+        },
+        "plain@example.org".into(),
+    ];
+    let queued = store.write(move |tx| queue::enqueue(tx, &msg)).unwrap();
+    let read = store.queued_message(QueueId(11)).unwrap().unwrap();
+    for m in [&queued, &read] {
+        assert_eq!((m.envid.as_str(), m.ret.as_str()), ("abc+def", "HDRS"));
+        let r = &m.recipients;
+        assert_eq!(r[0].notify, "SUCCESS,FAILURE");
+        assert_eq!(r[0].orcpt, "rfc822;List@example.org");
+        assert_eq!((r[1].notify.as_str(), r[1].orcpt.as_str()), ("", ""));
+    }
+    // The list expands to two members: both keep its requests and original address.
+    let outcomes = vec![(
+        0,
+        RcptOutcome::Expanded {
+            copies: Vec::new(),
+            added: vec!["a@elsewhere.example".into(), "b@elsewhere.example".into()],
+        },
+    )];
+    let dir = store.dir().to_path_buf();
+    store
+        .write(move |tx| queue::record_delivery(tx, &dir, &read, &outcomes, &[]))
+        .unwrap();
+    let after = store.queued_message(QueueId(11)).unwrap().unwrap();
+    let added: Vec<_> = after
+        .recipients
+        .iter()
+        .filter(|r| r.address.ends_with("@elsewhere.example"))
+        .collect();
+    assert_eq!(added.len(), 2);
+    for r in added {
+        assert_eq!(r.orig_address, "list@example.org");
+        assert_eq!(r.notify, "SUCCESS,FAILURE");
+        assert_eq!(r.orcpt, "rfc822;List@example.org");
     }
 }

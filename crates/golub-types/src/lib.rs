@@ -6,10 +6,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod address;
+pub mod dsn;
 mod reply;
 pub mod sasl;
 
 pub use address::{AddressError, Domain, ForwardPath, Mailbox, ReversePath};
+pub use dsn::{MessageDsn, Notify, Orcpt, RcptDsn, Ret};
 pub use reply::{EnhancedCode, Reply};
 
 use std::fmt;
@@ -24,6 +26,19 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// BODY=8BITMIME was given on MAIL (RFC 6152).
     pub eight_bit: bool,
+    /// RET and ENVID from MAIL (RFC 3461).
+    pub dsn: MessageDsn,
+    /// NOTIFY and ORCPT of each forward path, at the same index. May be shorter than
+    /// `forward_paths` (e.g. empty in an envelope built by hand): a missing entry is a
+    /// recipient without DSN parameters; use [`Envelope::rcpt_dsn`].
+    pub rcpt_dsn: Vec<RcptDsn>,
+}
+
+impl Envelope {
+    /// The DSN parameters of forward path `i`; none when there are none at that index.
+    pub fn rcpt_dsn(&self, i: usize) -> RcptDsn {
+        self.rcpt_dsn.get(i).cloned().unwrap_or_default()
+    }
 }
 
 /// Identifies one queued message in logs, in the `Received:` header and in the store.

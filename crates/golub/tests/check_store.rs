@@ -57,6 +57,8 @@ fn check_store_reports_then_repairs_a_broken_store() {
                 body: store
                     .prepare_body(b"Subject: x\r\n\r\nbody\r\n".to_vec())
                     .unwrap(),
+                envid: String::new(),
+                ret: String::new(),
             },
             move |r| tx.send(r).unwrap(),
         );

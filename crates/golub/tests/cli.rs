@@ -205,6 +205,8 @@ fn queue_list_json_and_queue_show_describe_a_waiting_message() {
                 body: golub_store::BodyRef::Inline(
                     b"Subject: waiting\r\nFrom: carol@example.org\r\n\r\nthe body\r\n".to_vec(),
                 ),
+                envid: String::new(),
+                ret: String::new(),
             },
             move |r| tx.send(r.map(|_| ())).unwrap(),
         );

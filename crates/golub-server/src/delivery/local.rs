@@ -125,7 +125,7 @@ impl Runner {
                 }
             };
             for (addr, reply) in &exp.failed {
-                failed.push((r.orig_address.clone(), addr.clone(), reply.clone()));
+                failed.push((r.idx, addr.clone(), reply.clone(), None));
             }
             let reached_users = !exp.users.is_empty();
             let copies: Vec<(i64, Vec<u8>)> = exp
@@ -158,9 +158,10 @@ impl Runner {
             } else if let Some((_, reply)) = exp.deferred.first() {
                 if expired {
                     failed.push((
-                        r.orig_address.clone(),
+                        r.idx,
                         r.address.clone(),
                         format!("4.4.7 message expired in queue: {reply}"),
+                        None,
                     ));
                     RcptOutcome::Bounced {
                         reply: reply.clone(),

@@ -13,11 +13,11 @@ mod tls;
 
 pub use remote::{OutboundSettings, Relay};
 
-use crate::dsn::{FailedRecipient, Report, ReportKind, header_section, report_message};
+use crate::dsn::{ReportKind, ReportRecipient, report_for};
 use crate::metrics::Metrics;
 use crate::queue::RetryPolicy;
 use golub_smtp::client::Outcome;
-use golub_store::{BodyRef, NewMessage, QueuedMessage, RcptOutcome, Store, unix_now};
+use golub_store::{NewMessage, QueuedMessage, RcptOutcome, Store, unix_now};
 use golub_types::{QueueId, Reply};
 use remote::{Outbound, RcptResult};
 use std::collections::HashSet;
@@ -41,8 +41,6 @@ pub struct DeliveryConfig {
 
 /// Most messages whose outcome is being worked on or committed at once.
 const MAX_IN_FLIGHT: usize = 20_000;
-/// How much of a returned message's header section a report quotes.
-const BOUNCE_HEADER_LIMIT: usize = 64 * 1024;
 
 /// What the runner is told.
 enum Notice {
@@ -199,8 +197,9 @@ struct LogLine {
     relay: String,
 }
 
-/// A recipient to report on: original address, final address, reply.
-type Reported = (String, String, String);
+/// A recipient to report on: its index in the entry, the final address, the reply, and
+/// the server that gave the reply (none for our own).
+type Reported = (u32, String, String, Option<String>);
 
 /// What the runner and outbound delivery share.
 struct Core {
@@ -257,7 +256,7 @@ impl Core {
                 .filter_map(|(idx, o)| match o {
                     RcptOutcome::Deferred { reply, .. } => {
                         let r = msg.recipients.iter().find(|r| r.idx == *idx)?;
-                        Some((r.orig_address.clone(), r.address.clone(), reply.clone()))
+                        Some((r.idx, r.address.clone(), reply.clone(), None))
                     }
                     _ => None,
                 })
@@ -347,14 +346,25 @@ impl Core {
             };
             let relay = r.remote.clone().unwrap_or_else(|| "none".into());
             let text = describe(&r.outcome, r.remote.as_deref());
+            // Reports name the server by its host name and quote its whole reply.
+            let mta = r
+                .remote
+                .as_deref()
+                .map(|h| h.split('[').next().unwrap_or(h).to_string());
+            let said = match &mta {
+                Some(_) => {
+                    let reply = r.outcome.reply();
+                    match reply.enhanced {
+                        Some(e) => format!("{} {e} {}", reply.code, remote::reply_text(reply)),
+                        None => format!("{} {}", reply.code, remote::reply_text(reply)),
+                    }
+                }
+                None => text.clone(),
+            };
             let (outcome, status) = match &r.outcome {
                 Outcome::Accepted(_) => (RcptOutcome::Delivered(Vec::new()), "sent"),
                 Outcome::Permanent(_) => {
-                    failed.push((
-                        rcpt.orig_address.clone(),
-                        rcpt.address.clone(),
-                        text.clone(),
-                    ));
+                    failed.push((rcpt.idx, rcpt.address.clone(), said, mta));
                     (
                         RcptOutcome::Bounced {
                             reply: text.clone(),
@@ -364,11 +374,7 @@ impl Core {
                 }
                 Outcome::Temporary(_) if expired => {
                     let reply = format!("4.4.7 message expired in queue: {text}");
-                    failed.push((
-                        rcpt.orig_address.clone(),
-                        rcpt.address.clone(),
-                        reply.clone(),
-                    ));
+                    failed.push((rcpt.idx, rcpt.address.clone(), reply.clone(), None));
                     (RcptOutcome::Bounced { reply }, "expired")
                 }
                 Outcome::Temporary(_) => (
@@ -398,50 +404,46 @@ impl Core {
     }
 
     /// The report to the sender about `recipients`: none for a message with the null
-    /// reverse path.
+    /// reverse path, nor when no recipient asked for this kind (DSN NOTIFY, RFC 3461).
     fn report(
         &self,
         msg: &QueuedMessage,
         recipients: &[Reported],
         kind: ReportKind,
     ) -> Vec<NewMessage> {
-        if recipients.is_empty() || msg.reverse_path.is_empty() {
-            if !recipients.is_empty() {
-                info!(queue_id = %msg.id, "no report for a message with a null reverse path");
-            }
+        if recipients.is_empty() {
             return Vec::new();
         }
-        // The report quotes the header section only: read no more of the body than that.
-        let original = self
-            .store
-            .read_blob_prefix(msg.blob_id, BOUNCE_HEADER_LIMIT)
-            .unwrap_or_default();
-        let listed: Vec<FailedRecipient<'_>> = recipients
+        if msg.reverse_path.is_empty() {
+            info!(queue_id = %msg.id, "no report for a message with a null reverse path");
+            return Vec::new();
+        }
+        let listed: Vec<ReportRecipient<'_>> = recipients
             .iter()
-            .map(|(orig, fin, reply)| FailedRecipient {
-                original: orig,
-                final_address: fin,
-                reply,
+            .filter_map(|(idx, fin, reply, mta)| {
+                let r = msg.recipients.iter().find(|r| r.idx == *idx)?;
+                Some(ReportRecipient {
+                    original: &r.orig_address,
+                    final_address: fin,
+                    reply,
+                    notify: &r.notify,
+                    orcpt: &r.orcpt,
+                    remote_mta: mta.as_deref(),
+                })
             })
             .collect();
-        let body = report_message(&Report {
-            hostname: &self.config.hostname,
-            to: &msg.reverse_path,
-            id: msg.id,
+        let report = report_for(
+            &self.store,
+            &self.config.hostname,
+            msg,
             kind,
-            recipients: &listed,
-            original_headers: header_section(&original, BOUNCE_HEADER_LIMIT),
-            arrival: msg.received_at,
-            now: unix_now(),
-        });
-        vec![NewMessage {
-            id: crate::queue::new_queue_id(),
-            reverse_path: String::new(),
-            recipients: vec![msg.reverse_path.to_lowercase()],
-            smtputf8: msg.smtputf8,
-            eight_bit: true,
-            body: BodyRef::Inline(body),
-        }]
+            &listed,
+            unix_now(),
+        );
+        if report.is_none() {
+            info!(queue_id = %msg.id, "no report: the sender asked for none (notify)");
+        }
+        report.into_iter().collect()
     }
 }
 

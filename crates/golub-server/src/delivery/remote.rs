@@ -788,6 +788,8 @@ impl Connection {
             smtputf8: msg.smtputf8,
             // Stored content may be 8-bit; a server offering 8BITMIME is told so.
             eight_bit: true,
+            dsn: Default::default(),
+            rcpt_dsn: Vec::new(),
         };
         let id = self
             .session

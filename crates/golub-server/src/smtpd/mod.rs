@@ -14,7 +14,7 @@ use crate::net::session::{Handler, Opened, drive, open};
 use crate::net::stream::TlsInfo;
 use crate::queue::{enqueue, new_queue_id};
 use golub_smtp::{Event, Session, SessionConfig};
-use golub_store::{Error as StoreError, NewMessage, User};
+use golub_store::{Error as StoreError, NewMessage, NewRecipient, User};
 use golub_types::{EnhancedCode, Envelope, ForwardPath, Reply};
 use incoming::Incoming;
 use std::net::SocketAddr;
@@ -291,7 +291,19 @@ impl Driver<'_> {
             &shared.config.hostname,
             &envelope.forward_paths,
         )
-        .await;
+        .await
+        .into_iter()
+        .enumerate()
+        .map(|(i, address)| {
+            // DSN requests (RFC 3461) go into the queue as their text, '' when not given.
+            let dsn = envelope.rcpt_dsn(i);
+            NewRecipient {
+                address,
+                notify: dsn.notify.map(|n| n.to_string()).unwrap_or_default(),
+                orcpt: dsn.orcpt.map(|o| o.to_string()).unwrap_or_default(),
+            }
+        })
+        .collect();
         let body = incoming.finish().await;
         let from = envelope
             .reverse_path
@@ -307,6 +319,12 @@ impl Driver<'_> {
                     smtputf8: envelope.smtputf8,
                     eight_bit: envelope.eight_bit,
                     body,
+                    envid: envelope.dsn.envid.clone().unwrap_or_default(),
+                    ret: envelope
+                        .dsn
+                        .ret
+                        .map(|r| r.as_str().to_string())
+                        .unwrap_or_default(),
                 };
                 enqueue(&shared.store, msg).await
             }

@@ -98,6 +98,8 @@ fn envelope(from: &str, to: &[&str]) -> Envelope {
             .collect(),
         smtputf8: false,
         eight_bit: false,
+        dsn: Default::default(),
+        rcpt_dsn: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! without its CRLF. Verbs and parameter keywords are case-insensitive (RFC 5321 §2.4);
 //! addresses go to `golub_types`, which keeps local parts exactly as sent.
 
+use golub_types::dsn::{self, Notify, Orcpt, Ret};
 use golub_types::{ForwardPath, ReversePath};
 
 use crate::error::Error;
@@ -34,12 +35,36 @@ pub struct MailParams {
     pub smtputf8: bool,
     /// `AUTH=<>` or `AUTH=xtext` (RFC 4954 §5), as sent; the session ignores it.
     pub auth: Option<String>,
+    /// `RET=FULL|HDRS` (RFC 3461 §4.3).
+    pub ret: Option<Ret>,
+    /// `ENVID=xtext` (RFC 3461 §4.4), decoded.
+    pub envid: Option<String>,
 }
 
 impl MailParams {
     /// True when any parameter was given (they need EHLO, RFC 5321 §4.1.1.11).
     pub fn any(&self) -> bool {
-        self.size.is_some() || self.body.is_some() || self.smtputf8 || self.auth.is_some()
+        self.size.is_some()
+            || self.body.is_some()
+            || self.smtputf8
+            || self.auth.is_some()
+            || self.ret.is_some()
+            || self.envid.is_some()
+    }
+}
+
+/// The ESMTP parameters we implement on RCPT: DSN's (RFC 3461 §4.1, §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptParams {
+    pub notify: Option<Notify>,
+    /// The address decoded.
+    pub orcpt: Option<Orcpt>,
+}
+
+impl RcptParams {
+    /// True when any parameter was given (they need EHLO, RFC 5321 §4.1.1.11).
+    pub fn any(&self) -> bool {
+        self.notify.is_some() || self.orcpt.is_some()
     }
 }
 
@@ -59,6 +84,7 @@ pub enum Command {
     },
     Rcpt {
         forward_path: ForwardPath,
+        params: RcptParams,
     },
     Data,
     /// `BDAT <size> [LAST]` (RFC 3030 §2).
@@ -258,6 +284,18 @@ fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
                 return Err(Error::Syntax("bad auth value"));
             }
             p.auth = Some(v.to_string());
+        } else if is("RET") {
+            let v = value.ok_or(Error::Syntax("ret needs a value"))?;
+            if p.ret.is_some() {
+                return Err(Error::Syntax("ret given twice"));
+            }
+            p.ret = Some(Ret::parse(v).map_err(dsn_syntax)?);
+        } else if is("ENVID") {
+            let v = value.ok_or(Error::Syntax("envid needs a value"))?;
+            if p.envid.is_some() {
+                return Err(Error::Syntax("envid given twice"));
+            }
+            p.envid = Some(dsn::parse_envid(v).map_err(dsn_syntax)?);
         } else {
             return Err(Error::UnknownParameter(key.to_string()));
         }
@@ -323,12 +361,35 @@ fn parse_auth(args: &str) -> Result<Command, Error> {
 fn parse_rcpt(args: &str, smtputf8: bool) -> Result<Command, Error> {
     let rest = strip_keyword(args, "TO:").ok_or(Error::Syntax("expected to:<address>"))?;
     let (path, rest) = split_path(rest).ok_or(Error::Syntax("expected to:<address>"))?;
-    // We implement no RCPT parameters (DSN's NOTIFY/ORCPT would go here, RFC 3461).
-    if let Some((key, _)) = params(rest)?.next() {
-        return Err(Error::UnknownParameter(key.to_string()));
+    let mut p = RcptParams::default();
+    for (key, value) in params(rest)? {
+        let is = |name: &str| key.eq_ignore_ascii_case(name);
+        if is("NOTIFY") {
+            let v = value.ok_or(Error::Syntax("notify needs a value"))?;
+            if p.notify.is_some() {
+                return Err(Error::Syntax("notify given twice"));
+            }
+            p.notify = Some(Notify::parse(v).map_err(dsn_syntax)?);
+        } else if is("ORCPT") {
+            let v = value.ok_or(Error::Syntax("orcpt needs a value"))?;
+            if p.orcpt.is_some() {
+                return Err(Error::Syntax("orcpt given twice"));
+            }
+            p.orcpt = Some(Orcpt::parse(v).map_err(dsn_syntax)?);
+        } else {
+            return Err(Error::UnknownParameter(key.to_string()));
+        }
     }
     let forward_path = ForwardPath::parse(path, smtputf8).map_err(Error::BadRecipient)?;
-    Ok(Command::Rcpt { forward_path })
+    Ok(Command::Rcpt {
+        forward_path,
+        params: p,
+    })
+}
+
+/// A refused DSN parameter (RFC 3461 §4) is a syntax error (501 5.5.4) saying which.
+fn dsn_syntax(e: dsn::DsnError) -> Error {
+    Error::Syntax(e.as_str())
 }
 
 fn parse_bdat(args: &str) -> Result<Command, Error> {
@@ -518,6 +579,8 @@ mod tests {
                 body: Some(BodyType::EightBitMime),
                 smtputf8: true,
                 auth: None,
+                ret: None,
+                envid: None,
             }
         );
         let huge = parse(b"MAIL FROM:<a@b.example> SIZE=99999999999999999999").unwrap();
@@ -569,12 +632,12 @@ mod tests {
     #[test]
     fn unknown_parameters_are_reported() {
         assert_eq!(
-            parse(b"MAIL FROM:<a@b.example> RET=HDRS"),
-            Err(Error::UnknownParameter("RET".into()))
+            parse(b"MAIL FROM:<a@b.example> MT-PRIORITY=3"),
+            Err(Error::UnknownParameter("MT-PRIORITY".into()))
         );
         assert_eq!(
-            parse(b"RCPT TO:<a@b.example> NOTIFY=NEVER"),
-            Err(Error::UnknownParameter("NOTIFY".into()))
+            parse(b"RCPT TO:<a@b.example> RRVS=2030-01-01T00:00:00Z"),
+            Err(Error::UnknownParameter("RRVS".into()))
         );
     }
 
@@ -583,10 +646,11 @@ mod tests {
         assert_eq!(
             parse(b"RCPT TO:<Postmaster>"),
             Ok(Command::Rcpt {
-                forward_path: ForwardPath::Postmaster
+                forward_path: ForwardPath::Postmaster,
+                params: RcptParams::default(),
             })
         );
-        let Ok(Command::Rcpt { forward_path }) =
+        let Ok(Command::Rcpt { forward_path, .. }) =
             parse(b"rcpt to: <@a.example,@b.example:Joe@c.example>")
         else {
             panic!("rcpt did not parse");
@@ -661,6 +725,122 @@ mod tests {
         ] {
             assert!(
                 matches!(parse(line), Err(Error::Syntax(_))),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn mail_takes_dsn_ret_and_envid() {
+        let Ok(Command::Mail { params, .. }) =
+            parse(b"MAIL FROM:<a@b.example> ret=hdrs ENVID=abc+2Bdef")
+        else {
+            panic!("mail did not parse");
+        };
+        assert_eq!(params.ret, Some(Ret::Hdrs));
+        assert_eq!(params.envid.as_deref(), Some("abc+def"));
+        assert!(params.any());
+        let Ok(Command::Mail { params, .. }) = parse(b"MAIL FROM:<> RET=FULL") else {
+            panic!("mail did not parse");
+        };
+        assert_eq!(params.ret, Some(Ret::Full));
+        let table: &[(&[u8], &str)] = &[
+            (
+                b"MAIL FROM:<a@b.example> RET=BODY",
+                "ret must be full or hdrs",
+            ),
+            (b"MAIL FROM:<a@b.example> RET", "ret needs a value"),
+            (
+                b"MAIL FROM:<a@b.example> RET=FULL RET=HDRS",
+                "ret given twice",
+            ),
+            (
+                b"MAIL FROM:<a@b.example> ENVID=",
+                "envid must be xtext of printable ascii",
+            ),
+            (
+                b"MAIL FROM:<a@b.example> ENVID=a+2b",
+                "envid must be xtext of printable ascii",
+            ),
+            (
+                b"MAIL FROM:<a@b.example> ENVID=a+0D+0Ab",
+                "envid must be xtext of printable ascii",
+            ),
+            (
+                b"MAIL FROM:<a@b.example> ENVID=a ENVID=b",
+                "envid given twice",
+            ),
+        ];
+        for (line, why) in table {
+            assert_eq!(
+                parse(line),
+                Err(Error::Syntax(why)),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let long = format!("MAIL FROM:<a@b.example> ENVID={}", "x".repeat(101));
+        assert_eq!(
+            parse(long.as_bytes()),
+            Err(Error::Syntax("envid longer than 100 characters"))
+        );
+    }
+
+    #[test]
+    fn rcpt_takes_dsn_notify_and_orcpt() {
+        let rcpt = |line: &[u8]| match parse(line) {
+            Ok(Command::Rcpt { params, .. }) => Ok(params),
+            Ok(other) => panic!("not rcpt: {other:?}"),
+            Err(e) => Err(e),
+        };
+        let p = rcpt(b"RCPT TO:<a@b.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x+2By@c.example")
+            .unwrap();
+        assert_eq!(
+            p.notify,
+            Some(Notify {
+                success: true,
+                failure: false,
+                delay: true
+            })
+        );
+        let orcpt = p.orcpt.unwrap();
+        assert_eq!(
+            (orcpt.addr_type.as_str(), orcpt.address.as_str()),
+            ("rfc822", "x+y@c.example")
+        );
+        assert_eq!(
+            rcpt(b"RCPT TO:<a@b.example> notify=never").unwrap().notify,
+            Some(Notify::NEVER)
+        );
+        assert_eq!(rcpt(b"RCPT TO:<a@b.example>"), Ok(RcptParams::default()));
+        let notify = "notify must be never, or a list of success, failure and delay";
+        let table: &[(&[u8], &str)] = &[
+            (b"RCPT TO:<a@b.example> NOTIFY=NEVER,SUCCESS", notify),
+            (b"RCPT TO:<a@b.example> NOTIFY=", notify),
+            (b"RCPT TO:<a@b.example> NOTIFY=FAILURE,FAILURE", notify),
+            (b"RCPT TO:<a@b.example> NOTIFY", "notify needs a value"),
+            (
+                b"RCPT TO:<a@b.example> NOTIFY=NEVER NOTIFY=NEVER",
+                "notify given twice",
+            ),
+            (
+                b"RCPT TO:<a@b.example> ORCPT=a@b.example",
+                "orcpt must be addr-type;xtext",
+            ),
+            (
+                b"RCPT TO:<a@b.example> ORCPT=rfc822;",
+                "orcpt must be addr-type;xtext",
+            ),
+            (
+                b"RCPT TO:<a@b.example> ORCPT=rfc822;a@b ORCPT=rfc822;a@b",
+                "orcpt given twice",
+            ),
+        ];
+        for (line, why) in table {
+            assert_eq!(
+                parse(line),
+                Err(Error::Syntax(why)),
                 "{:?}",
                 String::from_utf8_lossy(line)
             );

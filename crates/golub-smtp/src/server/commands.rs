@@ -1,10 +1,10 @@
 //! What each command does to the session (RFC 5321 §4.1.1, §4.1.4 for the order).
 
-use golub_types::ForwardPath;
+use golub_types::{ForwardPath, MessageDsn, RcptDsn};
 
 use super::{Event, Greeting, Pending, Phase, Refusal, Session, Transaction, reply};
 use crate::body::{ChunkDecoder, DataDecoder};
-use crate::codec::command::{BodyType, Command, MailKind, MailParams};
+use crate::codec::command::{BodyType, Command, MailKind, MailParams, RcptParams};
 
 impl Session {
     /// Parses and runs one framed command line (without its CRLF).
@@ -25,7 +25,10 @@ impl Session {
                 reverse_path,
                 params,
             } => self.mail(kind, reverse_path, params),
-            Command::Rcpt { forward_path } => self.rcpt(forward_path),
+            Command::Rcpt {
+                forward_path,
+                params,
+            } => self.rcpt(forward_path, params),
             Command::Data => self.data(),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => {
@@ -118,7 +121,12 @@ impl Session {
             kind,
             smtputf8: params.smtputf8,
             eight_bit,
+            dsn: MessageDsn {
+                ret: params.ret,
+                envid: params.envid,
+            },
             forward_paths: Vec::new(),
+            rcpt_dsn: Vec::new(),
             chunked: false,
             started: false,
             size: 0,
@@ -126,10 +134,14 @@ impl Session {
         }));
     }
 
-    fn rcpt(&mut self, forward_path: ForwardPath) {
+    fn rcpt(&mut self, forward_path: ForwardPath, params: RcptParams) {
         let Some(tx) = &self.transaction else {
             return self.send(reply::need_mail());
         };
+        // RFC 5321 §4.1.1.11: parameters only for extensions announced by EHLO.
+        if params.any() && !self.greeting.as_ref().is_some_and(|g| g.extended) {
+            return self.send(reply::params_need_ehlo());
+        }
         if tx.kind == MailKind::Send {
             return self.send(reply::not_at_terminal());
         }
@@ -140,7 +152,11 @@ impl Session {
         self.events.push_back(Event::RcptTo {
             forward_path: forward_path.clone(),
         });
-        self.pending = Some(Pending::Rcpt(forward_path));
+        let dsn = RcptDsn {
+            notify: params.notify,
+            orcpt: params.orcpt,
+        };
+        self.pending = Some(Pending::Rcpt(forward_path, dsn));
     }
 
     fn data(&mut self) {

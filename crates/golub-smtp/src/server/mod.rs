@@ -32,7 +32,7 @@ use std::mem;
 use std::time::{Duration, Instant};
 
 use golub_types::sasl::{Credential, Exchange};
-use golub_types::{Envelope, ForwardPath, QueueId, Reply, ReversePath};
+use golub_types::{Envelope, ForwardPath, MessageDsn, QueueId, RcptDsn, Reply, ReversePath};
 
 use crate::body::{ChunkDecoder, DataDecoder};
 use crate::error::Error;
@@ -178,7 +178,11 @@ struct Transaction {
     kind: MailKind,
     smtputf8: bool,
     eight_bit: bool,
+    /// RET and ENVID (RFC 3461).
+    dsn: MessageDsn,
     forward_paths: Vec<ForwardPath>,
+    /// NOTIFY and ORCPT of each accepted forward path, at the same index.
+    rcpt_dsn: Vec<RcptDsn>,
     /// A BDAT chunk was taken; DATA is no longer allowed (RFC 3030 §2).
     chunked: bool,
     /// `MessageStarted` was sent: its end must be told too.
@@ -193,7 +197,7 @@ struct Transaction {
 #[derive(Debug)]
 enum Pending {
     Mail(Transaction),
-    Rcpt(ForwardPath),
+    Rcpt(ForwardPath, RcptDsn),
     Verify,
     Message,
     /// AUTH credentials, for this authentication identity.
@@ -362,9 +366,12 @@ impl Session {
 
     /// Accepts the pending RCPT (250 2.1.5).
     pub fn accept_rcpt(&mut self) {
-        if let Some(Pending::Rcpt(path)) = self.take_pending(|p| matches!(p, Pending::Rcpt(_))) {
+        if let Some(Pending::Rcpt(path, dsn)) =
+            self.take_pending(|p| matches!(p, Pending::Rcpt(..)))
+        {
             if let Some(tx) = &mut self.transaction {
                 tx.forward_paths.push(path);
+                tx.rcpt_dsn.push(dsn);
             }
             self.decided(reply::recipient_ok());
         }
@@ -618,6 +625,8 @@ impl Session {
             forward_paths: tx.forward_paths.clone(),
             smtputf8: tx.smtputf8,
             eight_bit: tx.eight_bit,
+            dsn: tx.dsn.clone(),
+            rcpt_dsn: tx.rcpt_dsn.clone(),
         };
         self.events.push_back(Event::MessageStarted {
             envelope,

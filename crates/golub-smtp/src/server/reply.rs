@@ -66,6 +66,8 @@ pub(crate) fn ehlo(hostname: &str, client: &str, max_size: usize, extra: &[Strin
         "ENHANCEDSTATUSCODES".to_string(),
         "SMTPUTF8".to_string(),
         "CHUNKING".to_string(),
+        // RFC 3461: NOTIFY, ORCPT, RET and ENVID.
+        "DSN".to_string(),
         "HELP".to_string(),
     ];
     lines.extend(extra.iter().cloned());
@@ -263,9 +265,12 @@ const HELP_TOPICS: &[(&str, &str)] = &[
     ("EHLO", "EHLO <domain>: say hello and list the extensions"),
     (
         "MAIL",
-        "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]",
+        "MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [RET=FULL|HDRS] [ENVID=id]",
     ),
-    ("RCPT", "RCPT TO:<address>: add a recipient"),
+    (
+        "RCPT",
+        "RCPT TO:<address> [NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=rfc822;address]",
+    ),
     (
         "DATA",
         "DATA: send the message, ended by a line holding only a dot",
