@@ -119,8 +119,10 @@ fn outbound_settings(config: &Config) -> delivery::OutboundSettings {
                 host,
                 port,
                 tls: tls.map(policy),
+                login: None,
             })
     };
+    let login = d.relay_user.clone().zip(d.relay_password.clone());
     delivery::OutboundSettings {
         client: golub_smtp::client::ClientConfig {
             hostname: config.hostname.clone(),
@@ -128,7 +130,11 @@ fn outbound_settings(config: &Config) -> delivery::OutboundSettings {
             ..Default::default()
         },
         remote_port: d.remote_port,
-        relay: d.relay_host.as_deref().and_then(|h| relay(h, None)),
+        relay: d
+            .relay_host
+            .as_deref()
+            .and_then(|h| relay(h, None))
+            .map(|r| delivery::Relay { login, ..r }),
         routes: config
             .routes
             .iter()

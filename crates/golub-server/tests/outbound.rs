@@ -41,7 +41,11 @@ async fn server(
 
 /// Submits a message from alice (authenticated) to `to`; returns the final reply.
 async fn submit(t: &TestServer, to: &[&str], subject: &str) -> String {
-    let mut c = SmtpClient::greeted(t.addr("submission")).await;
+    submit_at(t.addr("submission"), to, subject).await
+}
+
+async fn submit_at(addr: std::net::SocketAddr, to: &[&str], subject: &str) -> String {
+    let mut c = SmtpClient::greeted(addr).await;
     let r = c
         .cmd(&format!(
             "AUTH PLAIN {}",
@@ -52,7 +56,9 @@ async fn submit(t: &TestServer, to: &[&str], subject: &str) -> String {
     let r = c.cmd("MAIL FROM:<alice@example.org>").await;
     assert!(r.starts_with("250"), "{r}");
     for rcpt in to {
-        let r = c.cmd(&format!("RCPT TO:<{rcpt}>")).await;
+        // "address PARAM=..." sends the parameters after the path.
+        let (addr, params) = rcpt.split_once(' ').unwrap_or((rcpt, ""));
+        let r = c.cmd(&format!("RCPT TO:<{addr}> {params}")).await;
         assert!(r.starts_with("250"), "{rcpt}: {r}");
     }
     let r = c.cmd("DATA").await;
@@ -392,4 +398,111 @@ async fn a_routed_domain_is_relayed_for_anyone_to_its_host() {
     assert_eq!(got[0].to, ["user@behind.example"]);
     assert_eq!(got[0].from, "someone@outside.example");
     t.wait_for_empty_queue().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_success_brings_a_relayed_and_a_delivered_report() {
+    let port = free_port();
+    let sink = Sink::start(&format!("127.0.0.2:{port}"), Behaviour::default()).await;
+    let dns = DnsServer::start(vec![
+        Entry::mx("remote.example", 10, "mx.remote.example"),
+        Entry::a("mx.remote.example", "127.0.0.2"),
+    ])
+    .await;
+    let t = server(&dns, port, |_| {}).await;
+    let r = submit(
+        &t,
+        &[
+            "friend@remote.example NOTIFY=SUCCESS,FAILURE",
+            "bob@example.org NOTIFY=SUCCESS",
+            "other@remote.example",
+        ],
+        "tell me",
+    )
+    .await;
+    assert!(r.starts_with("250"), "{r}");
+    sink.wait_for(1).await;
+    let inbox = t.wait_for_inbox("alice@example.org", 2).await;
+    let reports: Vec<String> = inbox
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    let relayed = reports
+        .iter()
+        .find(|r| r.contains("Action: relayed"))
+        .expect("a relayed report");
+    assert!(
+        relayed.contains("Final-Recipient: rfc822; friend@remote.example"),
+        "{relayed}"
+    );
+    assert!(!relayed.contains("other@remote.example"), "{relayed}");
+    assert!(
+        relayed.contains("Remote-MTA: dns; mx.remote.example"),
+        "{relayed}"
+    );
+    let delivered = reports
+        .iter()
+        .find(|r| r.contains("Action: delivered"))
+        .expect("a delivered report");
+    assert!(
+        delivered.contains("Final-Recipient: rfc822; bob@example.org"),
+        "{delivered}"
+    );
+    t.wait_for_empty_queue().await;
+    assert_eq!(t.inbox("alice@example.org").len(), 2, "no more reports");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_deliver_to_each_other_by_mx_and_through_a_smart_host_with_auth() {
+    let port = free_port();
+    let dns = DnsServer::start(vec![
+        Entry::mx("b.example", 10, "mx.b.example"),
+        Entry::a("mx.b.example", "127.0.0.5"),
+    ])
+    .await;
+    // B: the destination of b.example, listening on 127.0.0.5 at the port A delivers to.
+    let b = server(&dns, port, |c| {
+        c.hostname = "mx.b.example".into();
+        c.listen.smtp = vec![format!("127.0.0.5:{port}").parse().unwrap()];
+    })
+    .await;
+    b.store().add_domain("b.example").unwrap();
+    b.store()
+        .add_user(
+            "carol@b.example",
+            "Carol",
+            golub_store::hash_password("pw").unwrap(),
+        )
+        .unwrap();
+    let a = server(&dns, port, |_| {}).await;
+    let r = submit(&a, &["carol@b.example"], "from a to b").await;
+    assert!(r.starts_with("250"), "{r}");
+    let got = b.wait_for_inbox("carol@b.example", 1).await;
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("Subject: from a to b"), "{text}");
+    assert!(
+        text.contains("by mx.b.example (Golub) with ESMTP"),
+        "{text}"
+    );
+    a.wait_for_empty_queue().await;
+
+    // C relays everything through B's submission port, logging in as alice@example.org
+    // (over plaintext: B is on this machine).
+    let relay = b.addr("submission").to_string();
+    let c = server(&dns, port, move |c| {
+        c.delivery.relay_host = Some(relay);
+        c.delivery.relay_user = Some("alice@example.org".into());
+        c.delivery.relay_password = Some("pw".into());
+    })
+    .await;
+    let r = submit(&c, &["carol@b.example"], "through the smart host").await;
+    assert!(r.starts_with("250"), "{r}");
+    let got = b.wait_for_inbox("carol@b.example", 2).await;
+    let text = String::from_utf8_lossy(&got[1]);
+    assert!(text.contains("Subject: through the smart host"), "{text}");
+    assert!(
+        text.contains(" with ESMTPSA "),
+        "over TLS, authenticated at B: {text}"
+    );
+    c.wait_for_empty_queue().await;
 }

@@ -5,7 +5,8 @@
 //! delivers twice. Jobs are not awaited one by one; many are in flight and share group
 //! commits.
 
-use super::{Core, LogLine, Notice, Reported, Settlement};
+use super::{Core, LogLine, Notice, Reported, Settlement, wants_success};
+use crate::dsn::ReportKind;
 use golub_store::{QueuedMessage, RcptOutcome, RcptStatus, Recipient, User, unix_now};
 use golub_types::QueueId;
 use std::collections::HashSet;
@@ -98,6 +99,7 @@ impl Runner {
         let mut failed: Vec<Reported> = Vec::new();
         let mut log: Vec<LogLine> = Vec::new();
         let mut remote: Vec<(u32, String)> = Vec::new();
+        let mut succeeded: Vec<(ReportKind, Reported)> = Vec::new();
         // A user reached through several recipients (itself and a list, say) gets one copy.
         let mut delivered_users: HashSet<i64> = HashSet::new();
         let mut requeue = false;
@@ -138,6 +140,17 @@ impl Runner {
                         "delivered",
                         "2.0.0 delivered to mailbox",
                     ));
+                    if wants_success(&r.notify) {
+                        succeeded.push((
+                            ReportKind::Delivered,
+                            (
+                                r.idx,
+                                u.address.clone(),
+                                "2.0.0 delivered to mailbox".into(),
+                                None,
+                            ),
+                        ));
+                    }
                     (u.id, self.prefix(&msg.reverse_path, &u.address))
                 })
                 .collect();
@@ -193,6 +206,7 @@ impl Runner {
             log,
             requeue,
             remote,
+            succeeded,
         });
     }
 

@@ -221,6 +221,14 @@ struct Settlement {
     requeue: bool,
     /// Remote recipients to hand to outbound delivery once this is committed.
     remote: Vec<(u32, String)>,
+    /// Recipients delivered (`Delivered`) or relayed to a server without DSN
+    /// (`Relayed`) that asked to hear of it (NOTIFY=SUCCESS).
+    succeeded: Vec<(ReportKind, Reported)>,
+}
+
+/// True when a recipient asked for a report of its success (RFC 3461 NOTIFY=SUCCESS).
+fn wants_success(notify: &str) -> bool {
+    notify.split(',').any(|w| w.eq_ignore_ascii_case("SUCCESS"))
 }
 
 impl Core {
@@ -234,6 +242,7 @@ impl Core {
             log,
             requeue,
             remote,
+            succeeded,
         } = s;
         let id = msg.id;
         if outcomes.is_empty() {
@@ -246,6 +255,14 @@ impl Core {
         }
         let now = unix_now();
         let mut reports = self.report(&msg, &failed, ReportKind::Failed);
+        for kind in [ReportKind::Delivered, ReportKind::Relayed] {
+            let these: Vec<Reported> = succeeded
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, r)| r.clone())
+                .collect();
+            reports.extend(self.report(&msg, &these, kind));
+        }
         if self
             .config
             .retry
@@ -339,6 +356,7 @@ impl Core {
         let expired = self.config.retry.expired(msg.received_at, now);
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
+        let mut succeeded = Vec::new();
         let mut log = Vec::new();
         for r in results {
             let Some(rcpt) = msg.recipients.iter().find(|q| q.idx == r.idx) else {
@@ -362,7 +380,15 @@ impl Core {
                 None => text.clone(),
             };
             let (outcome, status) = match &r.outcome {
-                Outcome::Accepted(_) => (RcptOutcome::Delivered(Vec::new()), "sent"),
+                Outcome::Accepted(_) => {
+                    if !r.dsn_passed && wants_success(&rcpt.notify) {
+                        succeeded.push((
+                            ReportKind::Relayed,
+                            (rcpt.idx, rcpt.address.clone(), said, mta),
+                        ));
+                    }
+                    (RcptOutcome::Delivered(Vec::new()), "sent")
+                }
                 Outcome::Permanent(_) => {
                     failed.push((rcpt.idx, rcpt.address.clone(), said, mta));
                     (
@@ -400,6 +426,7 @@ impl Core {
             log,
             requeue,
             remote: Vec::new(),
+            succeeded,
         });
     }
 

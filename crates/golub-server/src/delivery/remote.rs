@@ -16,8 +16,11 @@
 use super::tls;
 use crate::dns::{self, HickoryResolver, Local, Resolver, RouteError, Target};
 use crate::queue::RetryPolicy;
-use golub_smtp::client::{ClientConfig, ClientEvent, ClientSession, Outcome, TlsPolicy};
+use golub_smtp::client::{
+    ClientConfig, ClientEvent, ClientSession, Credentials, Outcome, TlsPolicy,
+};
 use golub_store::{BlobSource, QueuedMessage, Store};
+use golub_types::dsn::{self as dsn, MessageDsn, Orcpt, RcptDsn, Ret};
 use golub_types::{EnhancedCode, Envelope, ForwardPath, Reply, ReversePath};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +50,8 @@ pub struct Relay {
     pub port: u16,
     /// The route's own TLS policy; `None`: the global one.
     pub tls: Option<TlsPolicy>,
+    /// User name and password for AUTH there (the smart host's).
+    pub login: Option<(String, String)>,
 }
 
 /// What outbound delivery needs to know.
@@ -78,6 +83,9 @@ pub struct RcptResult {
     /// The server that gave the reply, as `host[address]:port`; none when the reply was
     /// made here (no route, no connection).
     pub remote: Option<String>,
+    /// The server offers DSN and was given the recipient's requests: it reports success
+    /// itself (RFC 3461 §5.2).
+    pub dsn_passed: bool,
 }
 
 /// Called once per submitted message with the outcome of every recipient given, or
@@ -431,10 +439,11 @@ impl Inner {
 
     /// Opens a connection to the first host of `hop` that answers and gets ready.
     async fn connect(&self, hop: &Hop) -> Result<Connection, ConnectError> {
-        let (targets, policy) = match hop {
+        let (targets, policy, login) = match hop {
             Hop::Relay(r) => (
                 self.relay_targets(r).await?,
                 r.tls.unwrap_or(self.settings.client.tls),
+                r.login.clone(),
             ),
             Hop::Mx(domain) => {
                 let mut random = dns::std_random();
@@ -447,7 +456,7 @@ impl Inner {
                 )
                 .await
                 .map_err(|e| route_error(&e))?;
-                (targets, self.settings.client.tls)
+                (targets, self.settings.client.tls, None)
             }
         };
         let mut last = None;
@@ -461,13 +470,16 @@ impl Inner {
         for (target, addr) in addrs {
             let peer = SocketAddr::new(addr, target.port);
             let remote = format!("{}[{}]:{}", target.host, addr, target.port);
-            match self.open(target, peer, policy).await {
+            match self.open(target, peer, policy, login.as_ref()).await {
                 Ok(c) => return Ok(c),
                 Err(Failure::Tls(reply)) if policy == TlsPolicy::Opportunistic => {
                     // A peer whose TLS is broken still gets the mail, in plaintext, as
                     // Postfix does at its "may" level.
                     debug!(remote = %remote, reply = %reply_text(&reply), "TLS failed; plaintext");
-                    match self.open(target, peer, TlsPolicy::Off).await {
+                    match self
+                        .open(target, peer, TlsPolicy::Off, login.as_ref())
+                        .await
+                    {
                         Ok(c) => return Ok(c),
                         Err(Failure::Tls(r) | Failure::Other(r)) => last = Some((r, remote)),
                     }
@@ -515,6 +527,7 @@ impl Inner {
         target: &Target,
         peer: SocketAddr,
         policy: TlsPolicy,
+        login: Option<&(String, String)>,
     ) -> Result<Connection, Failure> {
         let remote = format!("{}[{}]:{}", target.host, peer.ip(), peer.port());
         let tcp =
@@ -540,6 +553,12 @@ impl Inner {
         let _ = tcp.set_nodelay(true);
         let config = ClientConfig {
             tls: policy,
+            // The password goes only over TLS, or to a relay on this machine.
+            auth: login.map(|(user, password)| Credentials {
+                user: user.clone(),
+                password: password.clone(),
+                allow_plaintext: peer.ip().is_loopback(),
+            }),
             ..self.settings.client.clone()
         };
         let mut c = Connection {
@@ -760,11 +779,13 @@ impl Connection {
             }
         };
         let mut paths = Vec::new();
+        let mut rcpt_dsn = Vec::new();
         let mut sent = Vec::new();
         for (idx, address) in &job.rcpts {
             match golub_types::Mailbox::parse(address, true) {
                 Ok(m) => {
                     paths.push(ForwardPath::Mailbox(m));
+                    rcpt_dsn.push(rcpt_dsn_of(msg, *idx));
                     sent.push((*idx, address.clone()));
                 }
                 Err(e) => results.push(RcptResult {
@@ -776,6 +797,7 @@ impl Connection {
                         format!("bad recipient address: {e}"),
                     )),
                     remote: None,
+                    dsn_passed: false,
                 }),
             }
         }
@@ -788,8 +810,11 @@ impl Connection {
             smtputf8: msg.smtputf8,
             // Stored content may be 8-bit; a server offering 8BITMIME is told so.
             eight_bit: true,
-            dsn: Default::default(),
-            rcpt_dsn: Vec::new(),
+            dsn: MessageDsn {
+                ret: Ret::parse(&msg.ret).ok(),
+                envid: Some(msg.envid.clone()).filter(|e| !e.is_empty()),
+            },
+            rcpt_dsn,
         };
         let id = self
             .session
@@ -811,6 +836,7 @@ impl Connection {
                                 address: address.clone(),
                                 outcome: Outcome::Temporary(reply.clone()),
                                 remote: None,
+                                dsn_passed: false,
                             }));
                             return results;
                         }
@@ -820,12 +846,14 @@ impl Connection {
                         recipients,
                         ..
                     } if done == id => {
+                        let dsn_passed = self.session.extensions().dsn;
                         for ((idx, address), (_, outcome)) in sent.iter().zip(recipients) {
                             results.push(RcptResult {
                                 idx: *idx,
                                 address: address.clone(),
                                 outcome,
                                 remote: remote.clone(),
+                                dsn_passed,
                             });
                         }
                         return results;
@@ -902,6 +930,21 @@ impl Connection {
     }
 }
 
+/// A queued recipient's DSN requests, as the client passes them on.
+fn rcpt_dsn_of(msg: &QueuedMessage, idx: u32) -> RcptDsn {
+    let Some(r) = msg.recipients.iter().find(|r| r.idx == idx) else {
+        return RcptDsn::default();
+    };
+    RcptDsn {
+        notify: Some(&r.notify)
+            .filter(|n| !n.is_empty())
+            .and_then(|n| dsn::Notify::parse(n).ok()),
+        orcpt: Some(&r.orcpt)
+            .filter(|o| !o.is_empty())
+            .and_then(|o| Orcpt::from_decoded(o)),
+    }
+}
+
 fn all(job: &Job, outcome: Outcome, remote: Option<String>) -> Vec<RcptResult> {
     job.rcpts
         .iter()
@@ -910,6 +953,7 @@ fn all(job: &Job, outcome: Outcome, remote: Option<String>) -> Vec<RcptResult> {
             address: address.clone(),
             outcome: outcome.clone(),
             remote: remote.clone(),
+            dsn_passed: false,
         })
         .collect()
 }

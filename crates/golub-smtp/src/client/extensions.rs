@@ -19,6 +19,10 @@ pub struct Extensions {
     pub chunking: bool,
     /// ENHANCEDSTATUSCODES (RFC 2034).
     pub enhanced_status_codes: bool,
+    /// DSN (RFC 3461): NOTIFY, ORCPT, RET and ENVID may be passed on.
+    pub dsn: bool,
+    /// The SASL mechanisms offered with AUTH (RFC 4954), upper case.
+    pub auth: Vec<String>,
 }
 
 impl Extensions {
@@ -40,6 +44,8 @@ impl Extensions {
                 "STARTTLS" => e.starttls = true,
                 "CHUNKING" => e.chunking = true,
                 "ENHANCEDSTATUSCODES" => e.enhanced_status_codes = true,
+                "DSN" => e.dsn = true,
+                "AUTH" => e.auth = words.map(|w| w.to_ascii_uppercase()).collect(),
                 _ => {}
             }
         }
@@ -61,12 +67,16 @@ mod tests {
                 "SIZE 35882577".into(),
                 "X-UNKNOWN a b".into(),
                 "chunking".into(),
+                "AUTH login Plain".into(),
+                "DSN".into(),
                 "".into(),
             ],
         );
         let e = Extensions::parse(&r);
         assert!(e.pipelining && e.chunking && !e.starttls && !e.smtputf8);
         assert_eq!(e.size, Some(35882577));
+        assert!(e.dsn);
+        assert_eq!(e.auth, ["LOGIN", "PLAIN"]);
         // The greeting line is not a keyword.
         let r = Reply::plain(250, vec!["PIPELINING".into()]);
         assert!(!Extensions::parse(&r).pipelining);

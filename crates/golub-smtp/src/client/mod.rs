@@ -44,12 +44,33 @@ pub enum TlsPolicy {
     Required,
 }
 
+/// A user name and password for AUTH (RFC 4954) at a smart host.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    /// Send them without TLS too (a relay on this machine); otherwise a session without
+    /// TLS fails instead of giving the password away.
+    pub allow_plaintext: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Our name and the timeouts of one client session.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Our name, sent with EHLO/HELO.
     pub hostname: String,
     pub tls: TlsPolicy,
+    /// Authenticate with these (PLAIN, else LOGIN) before the first message.
+    pub auth: Option<Credentials>,
     /// Wait for the 220 greeting (RFC 5321 §4.5.3.2.1: 5 minutes).
     pub greeting_timeout: Duration,
     /// Wait for the reply to EHLO, HELO, STARTTLS, RSET and QUIT (RFC 5321 §4.5.3.2 sets
@@ -73,6 +94,7 @@ impl Default for ClientConfig {
         ClientConfig {
             hostname: "localhost".to_string(),
             tls: TlsPolicy::Opportunistic,
+            auth: None,
             greeting_timeout: Duration::from_secs(5 * 60),
             command_timeout: Duration::from_secs(5 * 60),
             mail_timeout: Duration::from_secs(5 * 60),
@@ -163,6 +185,8 @@ enum Expect {
     Ehlo,
     Helo,
     StartTls,
+    /// AUTH's final reply, or (LOGIN) the 334 asking for the user name or password.
+    Auth(AuthStep),
     Rset,
     Mail,
     Rcpt(usize),
@@ -172,6 +196,17 @@ enum Expect {
     /// The dot sent after an unwanted 354 (RFC 2920 §3.1); the reply does not count.
     DotIgnored,
     Quit,
+}
+
+/// Where an AUTH exchange stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthStep {
+    /// The final 235 (PLAIN with its initial response, or LOGIN after the password).
+    Done,
+    /// LOGIN: the 334 asking for the user name.
+    LoginUser,
+    /// LOGIN: the 334 asking for the password.
+    LoginPassword,
 }
 
 /// Where the session stands, apart from the replies it waits for.
@@ -236,6 +271,8 @@ pub struct ClientSession {
     /// MAIL was accepted in a transaction that did not end with the final reply: RSET
     /// before the next MAIL (RFC 5321 §4.1.1.5).
     needs_rset: bool,
+    /// AUTH succeeded (or is not wanted).
+    authenticated: bool,
     quit_asked: bool,
     next_id: u64,
     now: Instant,
@@ -258,6 +295,7 @@ impl ClientSession {
             queue: VecDeque::new(),
             current: None,
             needs_rset: false,
+            authenticated: false,
             quit_asked: false,
             next_id: 0,
             now,
@@ -506,6 +544,7 @@ impl ClientSession {
                     self.ready();
                 }
             }
+            Expect::Auth(step) => self.auth_replied(step, reply),
             Expect::Rset => {
                 if reply.code < 200 || reply.code > 299 {
                     self.fail(as_temporary(reply));
@@ -547,8 +586,67 @@ impl ClientSession {
     }
 
     fn ready(&mut self) {
+        if !self.authenticated && self.config.auth.is_some() {
+            self.authenticate();
+            return;
+        }
         self.phase = Phase::Ready;
         self.pump();
+    }
+
+    /// AUTH with PLAIN (initial response, RFC 4954 §4) or LOGIN, whichever is offered.
+    fn authenticate(&mut self) {
+        let Some(creds) = self.config.auth.clone() else {
+            return;
+        };
+        if !self.tls && !creds.allow_plaintext {
+            self.fail(local(
+                451,
+                EnhancedCode(4, 7, 0),
+                "not sending the relay password without TLS",
+            ));
+            return;
+        }
+        let offered = |m: &str| self.extensions.auth.iter().any(|a| a == m);
+        if offered("PLAIN") {
+            let mut raw = Vec::new();
+            raw.push(0);
+            raw.extend_from_slice(creds.user.as_bytes());
+            raw.push(0);
+            raw.extend_from_slice(creds.password.as_bytes());
+            let line = format!("AUTH PLAIN {}", golub_types::sasl::encode_base64(&raw));
+            self.command(&line, Expect::Auth(AuthStep::Done));
+        } else if offered("LOGIN") {
+            self.command("AUTH LOGIN", Expect::Auth(AuthStep::LoginUser));
+        } else {
+            self.fail(local(
+                451,
+                EnhancedCode(4, 7, 0),
+                "the relay offers neither AUTH PLAIN nor AUTH LOGIN",
+            ));
+        }
+    }
+
+    fn auth_replied(&mut self, step: AuthStep, reply: Reply) {
+        let Some(creds) = self.config.auth.clone() else {
+            return;
+        };
+        match (step, reply.code) {
+            (AuthStep::Done, 235) => {
+                self.authenticated = true;
+                self.ready();
+            }
+            (AuthStep::LoginUser, 334) => {
+                let line = golub_types::sasl::encode_base64(creds.user.as_bytes());
+                self.command(&line, Expect::Auth(AuthStep::LoginPassword));
+            }
+            (AuthStep::LoginPassword, 334) => {
+                let line = golub_types::sasl::encode_base64(creds.password.as_bytes());
+                self.command(&line, Expect::Auth(AuthStep::Done));
+            }
+            // A refused login is a setup problem here, not the message's: try again later.
+            _ => self.fail(as_temporary(reply)),
+        }
     }
 
     fn command(&mut self, line: &str, expect: Expect) {
@@ -596,9 +694,12 @@ impl ClientSession {
                 Expect::Rcpt(_) => self.config.rcpt_timeout,
                 Expect::Data => self.config.data_timeout,
                 Expect::Dot | Expect::DotIgnored => self.config.final_timeout,
-                Expect::Ehlo | Expect::Helo | Expect::StartTls | Expect::Rset | Expect::Quit => {
-                    self.config.command_timeout
-                }
+                Expect::Ehlo
+                | Expect::Helo
+                | Expect::StartTls
+                | Expect::Auth(_)
+                | Expect::Rset
+                | Expect::Quit => self.config.command_timeout,
             }),
             (Phase::Body, None) => Some(self.config.block_timeout),
             _ => None,

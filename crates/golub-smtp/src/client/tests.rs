@@ -126,6 +126,8 @@ fn ehlo_keywords_are_read() {
             starttls: false,
             chunking: false,
             enhanced_status_codes: true,
+            dsn: false,
+            auth: Vec::new(),
         }
     );
     assert!(matches!(
@@ -704,4 +706,104 @@ fn our_client_starts_tls_with_our_server_and_sends_utf8_addresses() {
     assert!(received[0].0.eight_bit);
     assert_eq!(received[0].1, bodies[0]);
     assert_eq!(events.last(), Some(&ClientEvent::Closed { error: None }));
+}
+
+fn with_auth(allow_plaintext: bool) -> Client {
+    Client::new(ClientConfig {
+        hostname: "out.example".into(),
+        tls: TlsPolicy::Off,
+        auth: Some(Credentials {
+            user: "relay@example.org".into(),
+            password: "secret".into(),
+            allow_plaintext,
+        }),
+        ..ClientConfig::default()
+    })
+}
+
+#[test]
+fn auth_plain_goes_first_and_mail_waits_for_235() {
+    let mut c = with_auth(true);
+    c.send("<a@example.org>", &["<b@example.net>"]);
+    c.server("220 relay ESMTP\r\n");
+    assert_eq!(c.out(), "EHLO out.example\r\n");
+    c.server("250-relay\r\n250-AUTH LOGIN PLAIN\r\n250 PIPELINING\r\n");
+    // base64 of "\0relay@example.org\0secret"
+    assert_eq!(
+        c.out(),
+        "AUTH PLAIN AHJlbGF5QGV4YW1wbGUub3JnAHNlY3JldA==\r\n"
+    );
+    assert!(!c.s.is_ready());
+    c.server("235 2.7.0 ok\r\n");
+    assert!(c.out().starts_with("MAIL FROM:<a@example.org>"));
+}
+
+#[test]
+fn auth_login_answers_both_prompts() {
+    let mut c = with_auth(true);
+    c.server("220 relay ESMTP\r\n");
+    c.out();
+    c.server("250-relay\r\n250 AUTH LOGIN\r\n");
+    assert_eq!(c.out(), "AUTH LOGIN\r\n");
+    c.server("334 VXNlcm5hbWU6\r\n");
+    assert_eq!(c.out(), "cmVsYXlAZXhhbXBsZS5vcmc=\r\n");
+    c.server("334 UGFzc3dvcmQ6\r\n");
+    assert_eq!(c.out(), "c2VjcmV0\r\n");
+    c.server("235 2.7.0 ok\r\n");
+    assert!(c.s.is_ready());
+}
+
+#[test]
+fn a_refused_login_or_no_tls_defers_and_never_leaks_the_password() {
+    let mut c = with_auth(true);
+    c.send("<a@example.org>", &["<b@example.net>"]);
+    c.server("220 relay ESMTP\r\n");
+    c.out();
+    c.server("250-relay\r\n250 AUTH PLAIN\r\n");
+    c.out();
+    c.server("535 5.7.8 bad credentials\r\n");
+    let done = c.completed();
+    assert_eq!(code(&done[0].1), ('T', 451), "a setup problem is temporary");
+
+    let mut c = with_auth(false);
+    c.send("<a@example.org>", &["<b@example.net>"]);
+    c.server("220 relay ESMTP\r\n");
+    c.out();
+    c.server("250-relay\r\n250 AUTH PLAIN\r\n");
+    assert!(!c.out().contains("AUTH"), "no password over plaintext");
+    let done = c.completed();
+    assert_eq!(code(&done[0].1), ('T', 451));
+    assert_eq!(done[0].1.reply().enhanced, Some(EnhancedCode(4, 7, 0)));
+}
+
+#[test]
+fn dsn_requests_are_passed_on_only_to_a_server_offering_dsn() {
+    use golub_types::dsn::{MessageDsn, Notify, Orcpt, RcptDsn, Ret};
+    let mut env = envelope("<a@example.org>", &["<b@example.net>", "<c@example.net>"]);
+    env.dsn = MessageDsn {
+        ret: Some(Ret::Hdrs),
+        envid: Some("id+1 x".into()),
+    };
+    env.rcpt_dsn = vec![RcptDsn {
+        notify: Some(Notify {
+            success: true,
+            failure: true,
+            delay: false,
+        }),
+        orcpt: Orcpt::from_decoded("rfc822;b@example.net"),
+    }];
+    let mut c = Client::opened("250-mx.example\r\n250-DSN\r\n250 PIPELINING\r\n");
+    c.s.send(env.clone(), None, c.now);
+    assert_eq!(
+        c.out(),
+        "MAIL FROM:<a@example.org> RET=HDRS ENVID=id+2B1+20x\r\n\
+         RCPT TO:<b@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.net\r\n\
+         RCPT TO:<c@example.net>\r\nDATA\r\n"
+    );
+    let mut c = Client::opened("250-mx.example\r\n250 PIPELINING\r\n");
+    c.s.send(env, None, c.now);
+    assert_eq!(
+        c.out(),
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n"
+    );
 }

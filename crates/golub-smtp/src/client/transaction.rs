@@ -57,7 +57,13 @@ impl ClientSession {
             return;
         };
         if tx.next_rcpt < tx.msg.envelope.forward_paths.len() {
-            let line = format!("RCPT TO:{}", tx.msg.envelope.forward_paths[tx.next_rcpt]);
+            let i = tx.next_rcpt;
+            let line = rcpt_line(
+                &tx.msg.envelope,
+                i,
+                &tx.msg.envelope.forward_paths[i],
+                self.extensions.dsn,
+            );
             let expect = Expect::Rcpt(tx.next_rcpt);
             tx.next_rcpt += 1;
             self.command(&line, expect);
@@ -238,6 +244,16 @@ impl ClientSession {
         if utf8 {
             line.push_str(" SMTPUTF8");
         }
+        // RFC 3461 §5.2: a server offering DSN gets the sender's requests as they came.
+        let dsn = self.extensions.dsn;
+        if dsn {
+            if let Some(ret) = msg.envelope.dsn.ret {
+                line.push_str(&format!(" RET={}", ret.as_str()));
+            }
+            if let Some(envid) = &msg.envelope.dsn.envid {
+                line.push_str(&format!(" ENVID={}", golub_types::dsn::xtext_encode(envid)));
+            }
+        }
         let n = msg.envelope.forward_paths.len();
         self.current = Some(Transaction {
             msg,
@@ -256,7 +272,8 @@ impl ClientSession {
                 .envelope
                 .forward_paths
                 .iter()
-                .map(|p| format!("RCPT TO:{p}"))
+                .enumerate()
+                .map(|(i, p)| rcpt_line(&tx.msg.envelope, i, p, dsn))
                 .collect();
             tx.next_rcpt = n;
             tx.data_sent = true;
@@ -266,6 +283,21 @@ impl ClientSession {
             self.command("DATA", Expect::Data);
         }
     }
+}
+
+/// `RCPT TO:` for recipient `i`, with its NOTIFY and ORCPT when the server takes DSN.
+fn rcpt_line(env: &Envelope, i: usize, path: &golub_types::ForwardPath, dsn: bool) -> String {
+    let mut line = format!("RCPT TO:{path}");
+    if dsn {
+        let d = env.rcpt_dsn(i);
+        if let Some(n) = d.notify {
+            line.push_str(&format!(" NOTIFY={n}"));
+        }
+        if let Some(o) = d.orcpt {
+            line.push_str(&format!(" ORCPT={}", o.to_wire()));
+        }
+    }
+    line
 }
 
 /// The message has non-ASCII addresses, or its envelope asks for SMTPUTF8.
