@@ -51,6 +51,16 @@ impl GolubProcess {
         }
     }
 
+    /// Appends `toml` (whole tables, such as `[routes]`) to the configuration.
+    pub fn add_config(&self, toml: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .expect("open golub.toml");
+        f.write_all(toml.as_bytes()).expect("write golub.toml");
+    }
+
     /// The data directory (not created before the first command uses it).
     pub fn data_dir(&self) -> &Path {
         &self.data

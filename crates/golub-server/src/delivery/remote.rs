@@ -275,15 +275,19 @@ impl Inner {
     }
 
     /// The destination of `address`: its key and next hop.
+    /// A domain's own route comes first, then the smart host, then its MX (as Postfix's
+    /// transport_maps come before relayhost).
     fn destination(&self, address: &str) -> (String, Hop) {
-        if let Some(r) = &self.settings.relay {
-            return (format!("[{}]:{}", r.host, r.port), Hop::Relay(r.clone()));
-        }
         let domain = address
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())
             .unwrap_or_default();
-        if let Some(r) = self.settings.routes.get(&domain) {
+        if let Some(r) = self
+            .settings
+            .routes
+            .get(&domain)
+            .or(self.settings.relay.as_ref())
+        {
             return (format!("[{}]:{}", r.host, r.port), Hop::Relay(r.clone()));
         }
         (domain.clone(), Hop::Mx(domain))
