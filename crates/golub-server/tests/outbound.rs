@@ -506,3 +506,78 @@ async fn two_servers_deliver_to_each_other_by_mx_and_through_a_smart_host_with_a
     );
     c.wait_for_empty_queue().await;
 }
+
+/// Postfix's smtp-sink as the peer: a server nobody here wrote. Skipped with a message
+/// where it is not installed (`.ci/run` installs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaying_to_postfix_smtp_sink() {
+    let bin = "/usr/sbin/smtp-sink";
+    if !std::path::Path::new(bin).exists() {
+        eprintln!("skipped: {bin} is not installed (apt-get install postfix)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // smtp-sink drops root privileges to -u's user, which must be able to write the dump.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dump = dir.path().join("dump");
+    let port = free_port();
+    let mut cmd = std::process::Command::new(bin);
+    if std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    {
+        cmd.args(["-u", "nobody"]);
+    }
+    let sink = Killed(
+        cmd.arg("-D")
+            .arg(&dump)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("50")
+            .spawn()
+            .unwrap(),
+    );
+    let dns = DnsServer::start(Vec::new()).await;
+    let t = server(&dns, 25, move |c| {
+        c.routes.insert(
+            "postfix.example".into(),
+            RouteConfig::Host(format!("127.0.0.1:{port}")),
+        );
+    })
+    .await;
+    // smtp-sink may take a moment to listen; the first attempts may defer and retry.
+    for i in 0..30 {
+        let to = format!("user{i}@postfix.example");
+        let r = submit(&t, &[&to], &format!("to the sink {i}")).await;
+        assert!(r.starts_with("250"), "{r}");
+    }
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&dump).unwrap_or_default();
+        let n = (0..30)
+            .filter(|i| text.contains(&format!("Subject: to the sink {i}\n")))
+            .count();
+        if n == 30 {
+            assert!(
+                text.contains("X-Rcpt-Args: <user7@postfix.example>"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "smtp-sink has {n} of 30");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    t.wait_for_empty_queue().await;
+    drop(sink);
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
