@@ -146,6 +146,8 @@ impl Metrics {
     pub fn delivery(&self, status: &str) {
         let outcome = match status {
             "delivered" => "delivered",
+            // Taken by a remote server.
+            "sent" => "sent",
             "deferred" => "deferred",
             _ => "failed",
         };
