@@ -31,7 +31,34 @@ pub enum Retry {
     GiveUp,
 }
 
+/// What becomes of a recipient after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Taken (2yz): done.
+    Delivered,
+    /// Refused for good (5yz): bounce.
+    Failed,
+    /// Refused for now (4yz, or no answer): try again at this time (Unix seconds).
+    Deferred { next_attempt: i64 },
+    /// Refused for now, but the message has waited `bounce_after`: bounce.
+    Expired,
+}
+
 impl RetryPolicy {
+    /// The decision for a recipient of a message received at `received_at`, tried
+    /// `attempts` times before, whose attempt at `now` got a reply with `code` (a
+    /// connection that failed counts as 4yz).
+    pub fn decide(&self, received_at: i64, attempts: u32, code: u16, now: i64) -> Decision {
+        match code {
+            200..=299 => Decision::Delivered,
+            500..=599 => Decision::Failed,
+            _ => match self.after_failure(received_at, attempts, now) {
+                Retry::At(next_attempt) => Decision::Deferred { next_attempt },
+                Retry::GiveUp => Decision::Expired,
+            },
+        }
+    }
+
     /// The wait after a temporary failure of a recipient tried `attempts` times before.
     pub fn wait(&self, attempts: u32) -> Duration {
         let last = self.schedule.len().saturating_sub(1);
@@ -142,6 +169,33 @@ mod retry_tests {
             ..policy()
         };
         assert!(!off.warning_due(t0, t0 + 86400, false));
+    }
+
+    #[test]
+    fn a_reply_decides_by_its_class_and_the_clock() {
+        let p = policy();
+        let t0 = 1_000_000;
+        assert_eq!(p.decide(t0, 0, 250, t0), Decision::Delivered);
+        assert_eq!(p.decide(t0, 0, 550, t0), Decision::Failed);
+        assert_eq!(p.decide(t0, 5, 554, t0 + 9 * 86400), Decision::Failed);
+        assert_eq!(
+            p.decide(t0, 0, 451, t0 + 10),
+            Decision::Deferred {
+                next_attempt: t0 + 10 + 300
+            }
+        );
+        assert_eq!(
+            p.decide(t0, 1, 421, t0 + 400),
+            Decision::Deferred {
+                next_attempt: t0 + 400 + 900
+            }
+        );
+        // 3yz where a final reply is due counts as temporary.
+        assert!(matches!(
+            p.decide(t0, 0, 354, t0),
+            Decision::Deferred { .. }
+        ));
+        assert_eq!(p.decide(t0, 7, 451, t0 + 5 * 86400 + 1), Decision::Expired);
     }
 
     #[test]

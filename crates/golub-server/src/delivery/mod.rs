@@ -15,7 +15,7 @@ pub use remote::{OutboundSettings, Relay};
 
 use crate::dsn::{ReportKind, ReportRecipient, report_for};
 use crate::metrics::Metrics;
-use crate::queue::RetryPolicy;
+use crate::queue::{Decision, RetryPolicy};
 use golub_smtp::client::Outcome;
 use golub_store::{NewMessage, QueuedMessage, RcptOutcome, Store, unix_now};
 use golub_types::{QueueId, Reply};
@@ -353,7 +353,6 @@ impl Core {
             return;
         };
         let now = unix_now();
-        let expired = self.config.retry.expired(msg.received_at, now);
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
         let mut succeeded = Vec::new();
@@ -379,8 +378,13 @@ impl Core {
                 }
                 None => text.clone(),
             };
-            let (outcome, status) = match &r.outcome {
-                Outcome::Accepted(_) => {
+            let code = r.outcome.reply().code;
+            let decision = self
+                .config
+                .retry
+                .decide(msg.received_at, rcpt.attempts, code, now);
+            let (outcome, status) = match decision {
+                Decision::Delivered => {
                     if !r.dsn_passed && wants_success(&rcpt.notify) {
                         succeeded.push((
                             ReportKind::Relayed,
@@ -389,7 +393,7 @@ impl Core {
                     }
                     (RcptOutcome::Delivered(Vec::new()), "sent")
                 }
-                Outcome::Permanent(_) => {
+                Decision::Failed => {
                     failed.push((rcpt.idx, rcpt.address.clone(), said, mta));
                     (
                         RcptOutcome::Bounced {
@@ -398,15 +402,15 @@ impl Core {
                         "bounced",
                     )
                 }
-                Outcome::Temporary(_) if expired => {
+                Decision::Expired => {
                     let reply = format!("4.4.7 message expired in queue: {text}");
                     failed.push((rcpt.idx, rcpt.address.clone(), reply.clone(), None));
                     (RcptOutcome::Bounced { reply }, "expired")
                 }
-                Outcome::Temporary(_) => (
+                Decision::Deferred { next_attempt } => (
                     RcptOutcome::Deferred {
                         reply: text.clone(),
-                        next_attempt: now + self.config.retry.wait(rcpt.attempts).as_secs() as i64,
+                        next_attempt,
                     },
                     "deferred",
                 ),
