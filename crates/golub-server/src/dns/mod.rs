@@ -196,7 +196,11 @@ fn destination(dest: &str) -> Option<Destination> {
         };
         return Some(Destination::Address(ip));
     }
-    let name = normalize(dest);
+    let mut name = normalize(dest);
+    if !name.is_ascii() {
+        // An internationalized domain (RFC 6531 mail) is looked up by its A-labels.
+        name = idna::domain_to_ascii(&name).ok()?;
+    }
     let valid = !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {

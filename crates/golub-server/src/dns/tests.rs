@@ -241,6 +241,8 @@ fn example_zone() -> Vec<(&'static str, RData)> {
         ("e3.equal", a("192.0.2.13")),
         ("e4.equal", a("192.0.2.14")),
         ("implicit", a("192.0.2.50")),
+        // bücher.example, by its A-labels.
+        ("xn--bcher-kva", mxr(10, "a.mx.example.")),
         ("empty", txt()),
         ("loop", mxr(5, "a.mx.example.")),
         ("loop", mxr(10, "mx.ours.example.")),
@@ -408,6 +410,10 @@ async fn routes_through_the_configured_dns_server() {
     );
     let e = go("empty.example").await.unwrap_err();
     assert_eq!(e, RouteError::NoAddress("empty.example".into()));
+
+    // An internationalized domain is looked up by its A-labels (RFC 5890).
+    let t = go("Bücher.example").await.unwrap();
+    assert_eq!(t[0].host, "a.mx.example");
 
     // Our own MX (by name) cuts the list; our own address as the only MX is a loop.
     let t = go("loop.example").await.unwrap();
