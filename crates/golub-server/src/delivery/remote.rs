@@ -40,6 +40,8 @@ const MAX_RCPTS_PER_TRANSACTION: usize = 100;
 /// Most addresses tried for one destination in one attempt, MXes together (as Postfix's
 /// smtp_mx_address_limit).
 const MAX_ADDRESSES_TRIED: usize = 5;
+/// Longest time the DNS lookups of one destination may take together.
+const ROUTE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Size of the pieces a body file is read and sent in.
 const BODY_PIECE: usize = 64 * 1024;
 
@@ -451,15 +453,27 @@ impl Inner {
             ),
             Hop::Mx(domain) => {
                 let mut random = dns::std_random();
-                let targets = dns::route(
+                let lookup = dns::route(
                     &self.resolver,
                     domain,
                     self.settings.remote_port,
                     &self.settings.local,
                     &mut random,
-                )
-                .await
-                .map_err(|e| route_error(&e))?;
+                );
+                // Each query has its timeout; a domain with many MXes gets a cap too.
+                let targets = tokio::time::timeout(ROUTE_TIMEOUT, lookup)
+                    .await
+                    .map_err(|_| {
+                        ConnectError::Temporary(
+                            Reply::new(
+                                451,
+                                EnhancedCode(4, 4, 3),
+                                format!("DNS lookups for {domain} took too long"),
+                            ),
+                            None,
+                        )
+                    })?
+                    .map_err(|e| route_error(&e))?;
                 (targets, self.settings.client.tls, None)
             }
         };
