@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cleanup;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod dsn;
@@ -52,6 +53,11 @@ pub enum Error {
     Delivery(std::io::Error),
     #[error("tls: {0}")]
     Tls(#[from] TlsError),
+    #[error("cannot open the control socket {path}: {cause}")]
+    Control {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 /// What every session and stage shares.
@@ -255,6 +261,11 @@ impl Server {
                 listeners.push((Listener::Pop3 { implicit_tls }, l));
             }
         }
+        let control_path = control::socket_path(&config.data_dir);
+        let control_listener = control::bind(&config.data_dir).map_err(|cause| Error::Control {
+            path: control_path.clone(),
+            cause,
+        })?;
         let metrics_listener = match config.metrics.listen {
             Some(addr) => Some(net::listener::bind(addr).map_err(|cause| Error::Listen {
                 addr,
@@ -323,6 +334,15 @@ impl Server {
                 shutdown_rx.clone(),
             ));
         }
+        info!(path = %control_path.display(), "control socket ready");
+        tasks.spawn(control::serve(
+            control_listener,
+            control_path,
+            shared.store.clone(),
+            shared.delivery.clone(),
+            shared.config.hostname.clone(),
+            shutdown_rx.clone(),
+        ));
         Ok(Server {
             shared,
             smtp_addrs,
