@@ -419,22 +419,22 @@ mod tests {
 
     #[test]
     fn requests_parse_and_print_back() {
-        let id: QueueId = "0000000000000abc".parse().unwrap();
+        let id: QueueId = "0000000000000ABC".parse().unwrap();
         for (line, req) in [
             ("FLUSH", Request::Flush(None)),
-            ("FLUSH 0000000000000abc", Request::Flush(Some(id))),
+            ("FLUSH 0000000000000ABC", Request::Flush(Some(id))),
             (
                 "FLUSH-DOMAIN far.example",
                 Request::FlushDomain("far.example".into()),
             ),
-            ("HOLD 0000000000000abc", Request::Hold(id)),
-            ("RELEASE 0000000000000abc", Request::Release(id)),
+            ("HOLD 0000000000000ABC", Request::Hold(id)),
+            ("RELEASE 0000000000000ABC", Request::Release(id)),
             (
-                "DELETE 0000000000000abc",
+                "DELETE 0000000000000ABC",
                 Request::Delete { id, silent: false },
             ),
             (
-                "DELETE-SILENT 0000000000000abc",
+                "DELETE-SILENT 0000000000000ABC",
                 Request::Delete { id, silent: true },
             ),
         ] {
