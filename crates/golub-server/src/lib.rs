@@ -185,6 +185,24 @@ impl Server {
             dir: config.data_dir.clone(),
             cause,
         })?;
+        let control_path = control::socket_path(&config.data_dir);
+        // Bound before delivery starts, so that a second server on the same data
+        // directory stops here, before it touches the queue. Any other failure (a path
+        // too long for a Unix socket, say) leaves the server without its control socket,
+        // and the queue commands then work on the store directly.
+        let control_listener = match control::bind(&config.data_dir) {
+            Ok(l) => Some(l),
+            Err(cause) if cause.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(Error::Control {
+                    path: control_path,
+                    cause,
+                });
+            }
+            Err(e) => {
+                tracing::error!(path = %control_path.display(), error = %e, "cannot open the control socket; running without it");
+                None
+            }
+        };
         let delivery = Delivery::start(
             store.clone(),
             DeliveryConfig {
@@ -261,11 +279,6 @@ impl Server {
                 listeners.push((Listener::Pop3 { implicit_tls }, l));
             }
         }
-        let control_path = control::socket_path(&config.data_dir);
-        let control_listener = control::bind(&config.data_dir).map_err(|cause| Error::Control {
-            path: control_path.clone(),
-            cause,
-        })?;
         let metrics_listener = match config.metrics.listen {
             Some(addr) => Some(net::listener::bind(addr).map_err(|cause| Error::Listen {
                 addr,
@@ -334,15 +347,17 @@ impl Server {
                 shutdown_rx.clone(),
             ));
         }
-        info!(path = %control_path.display(), "control socket ready");
-        tasks.spawn(control::serve(
-            control_listener,
-            control_path,
-            shared.store.clone(),
-            shared.delivery.clone(),
-            shared.config.hostname.clone(),
-            shutdown_rx.clone(),
-        ));
+        if let Some(l) = control_listener {
+            info!(path = %control_path.display(), "control socket ready");
+            tasks.spawn(control::serve(
+                l,
+                control_path,
+                shared.store.clone(),
+                shared.delivery.clone(),
+                shared.config.hostname.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         Ok(Server {
             shared,
             smtp_addrs,

@@ -194,3 +194,16 @@ async fn a_silent_delete_sends_no_report() {
     assert!(t.store().queue_entries().unwrap().is_empty());
     assert!(t.inbox("alice@example.org").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let t = server().await;
+    let second = golub_server::Server::start(t.server.config().clone()).await;
+    let Err(e) = second else {
+        panic!("a second server started on the same data directory");
+    };
+    assert!(e.to_string().contains("another server"), "{e}");
+    // The first one still answers.
+    let r = control(&t, "FLUSH").await;
+    assert!(r.starts_with("OK "), "{r}");
+}

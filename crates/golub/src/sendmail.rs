@@ -201,7 +201,8 @@ pub fn run(config: Result<Config>, args: SendmailArgs, input: &mut impl BufRead)
         Ok(Some(Response::Ok(_))) => "handed to the running server".to_string(),
         Ok(Some(Response::Err(e))) => format!("the server said: {e}"),
         Ok(None) => "no server running: it goes at the next start".to_string(),
-        Err(e) => format!("cannot reach the server ({e:#}): it goes at the next start"),
+        // Due now: a server that runs picks it up at its next queue scan.
+        Err(e) => format!("cannot reach the server ({e:#}): it goes at its next queue scan"),
     };
     if args.verbose {
         eprintln!(
@@ -533,7 +534,10 @@ fn read_message(
             break;
         }
         let continuation = line.starts_with(b" ") || line.starts_with(b"\t");
-        if continuation && let Some(last) = fields.last_mut() {
+        if continuation
+            && kept < MAX_HEADER_SECTION
+            && let Some(last) = fields.last_mut()
+        {
             last.extend_from_slice(&line);
         } else if !continuation && field_name(&line).is_some() && kept < MAX_HEADER_SECTION {
             fields.push(line.clone());
