@@ -225,3 +225,40 @@ fn queue_commands_reach_the_running_server_or_else_the_store() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn dsn_flags_reach_the_queue_and_notify_never_means_no_bounce_on_delete() {
+    let p = running_server();
+    let o = sendmail(
+        &p,
+        &[
+            "-v",
+            "-N",
+            "never",
+            "-R",
+            "hdrs",
+            "-V",
+            "cron-7",
+            "-f",
+            "alice@example.org",
+            "friend@far.example",
+        ],
+        b"Subject: nobody wants to hear\n\nhi\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = queued_id(&o);
+    let store = Store::open(p.data_dir()).unwrap();
+    let m = store.queued_message(id.parse().unwrap()).unwrap().unwrap();
+    assert_eq!((m.ret.as_str(), m.envid.as_str()), ("HDRS", "cron-7"));
+    assert_eq!(m.recipients[0].notify, "NEVER");
+    let o = p.command().args(["queue", "delete", &id]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no report"), "{}", stdout(&o));
+    assert!(
+        store.queue_entries().unwrap().is_empty(),
+        "no bounce queued"
+    );
+
+    let o = sendmail(&p, &["-N", "sometimes", "alice@example.org"], b"hi\n");
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+}
