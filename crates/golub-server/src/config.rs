@@ -394,6 +394,15 @@ pub struct Smtp {
     /// Offer AUTH on the `smtp` listener too (after STARTTLS), so that users may submit
     /// there; relaying without AUTH stays refused.
     pub auth: bool,
+    /// Clients that may ask for a queue run with ETRN (RFC 1985); empty: nobody.
+    pub etrn_networks: Vec<Network>,
+}
+
+impl Smtp {
+    /// True when a client at `ip` may use ETRN.
+    pub fn etrn_allowed(&self, ip: IpAddr) -> bool {
+        self.etrn_networks.iter().any(|n| n.contains(ip))
+    }
 }
 
 /// The longest a session timer may be set to (one day): longer makes no sense for a
@@ -848,6 +857,10 @@ mod tests {
         assert_eq!(c.limits.trusted_networks, vec![n("10.0.0.0/8")]);
         let d = Config::default().limits.trusted_networks;
         assert_eq!(d, vec![n("127.0.0.1/32"), n("::1/128")]);
+        let c = parse("[smtp]\netrn_networks = [\"192.0.2.0/24\"]\n").unwrap();
+        assert!(c.smtp.etrn_allowed(ip("192.0.2.7")));
+        assert!(!c.smtp.etrn_allowed(ip("127.0.0.1")));
+        assert!(!Config::default().smtp.etrn_allowed(ip("127.0.0.1")));
         let e = parse("[limits]\ntrusted_networks = [\"10.0.0.0/99\"]\n")
             .unwrap_err()
             .to_string();

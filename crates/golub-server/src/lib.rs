@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cleanup;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod dsn;
@@ -52,6 +53,11 @@ pub enum Error {
     Delivery(std::io::Error),
     #[error("tls: {0}")]
     Tls(#[from] TlsError),
+    #[error("cannot open the control socket {path}: {cause}")]
+    Control {
+        path: std::path::PathBuf,
+        cause: std::io::Error,
+    },
 }
 
 /// What every session and stage shares.
@@ -185,6 +191,24 @@ impl Server {
             dir: config.data_dir.clone(),
             cause,
         })?;
+        let control_path = control::socket_path(&config.data_dir);
+        // Bound before delivery starts, so that a second server on the same data
+        // directory stops here, before it touches the queue. Any other failure (a path
+        // too long for a Unix socket, say) leaves the server without its control socket,
+        // and the queue commands then work on the store directly.
+        let control_listener = match control::bind(&config.data_dir) {
+            Ok(l) => Some(l),
+            Err(cause) if cause.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(Error::Control {
+                    path: control_path,
+                    cause,
+                });
+            }
+            Err(e) => {
+                tracing::error!(path = %control_path.display(), error = %e, "cannot open the control socket; running without it");
+                None
+            }
+        };
         let delivery = Delivery::start(
             store.clone(),
             DeliveryConfig {
@@ -326,6 +350,17 @@ impl Server {
                 l,
                 shared.metrics.clone(),
                 shared.store.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
+        if let Some(l) = control_listener {
+            info!(path = %control_path.display(), "control socket ready");
+            tasks.spawn(control::serve(
+                l,
+                control_path,
+                shared.store.clone(),
+                shared.delivery.clone(),
+                shared.config.hostname.clone(),
                 shutdown_rx.clone(),
             ));
         }

@@ -87,6 +87,7 @@ fn render(c: &Command) -> String {
         Command::Help { topic: Some(t) } => format!("HELP {t}"),
         Command::Vrfy { query } => format!("VRFY {query}"),
         Command::Expn { list } => format!("EXPN {list}"),
+        Command::Etrn { node } => format!("ETRN {node}"),
         Command::StartTls => "STARTTLS".into(),
         Command::Auth {
             mechanism,

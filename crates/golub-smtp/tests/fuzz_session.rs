@@ -59,7 +59,7 @@ fn kind(event: &Event, max_size: usize) -> Result<Kind, TestCaseError> {
         Event::Greeted { .. } => Kind::Greeted,
         Event::MailFrom { .. } => Kind::Mail,
         Event::RcptTo { .. } => Kind::Rcpt,
-        Event::Vrfy { .. } | Event::Expn { .. } => Kind::Verify,
+        Event::Vrfy { .. } | Event::Expn { .. } | Event::EtrnRequested { .. } => Kind::Verify,
         Event::MessageStarted { envelope, .. } => {
             prop_assert!(
                 !envelope.forward_paths.is_empty(),

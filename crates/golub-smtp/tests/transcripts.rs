@@ -2,7 +2,7 @@
 //!
 //! The runner (`golub_fuzzkit::transcript`) reads `C:`, `C-`, `S:`, `#`, `! advance N`,
 //! `! closed`, `! open` and `! shutdown` as its documentation says; SMTP adds:
-//! - `! config key[=value] ...` before anything else: `vrfy`, `expn`, `hostname=`,
+//! - `! config key[=value] ...` before anything else: `vrfy`, `expn`, `etrn`, `hostname=`,
 //!   `max_message_size=`, `max_recipients=`, `max_command_line=`, `max_text_line=`,
 //!   `max_errors=`, `command_timeout=` and `data_timeout=` (seconds), `ehlo=KEYWORD`
 //!   (`_` stands for a space), `starttls`, `tls_active`, `auth` (PLAIN and LOGIN) or
@@ -19,7 +19,8 @@
 //!
 //! The driver accepts every MAIL except from local part "blocked" (550 5.7.1), refuses RCPT
 //! to local part "unknown" (550 5.1.1), accepts every message as queue id 0x42 unless its
-//! body holds "X-Reject: yes" (554 5.7.1), and answers VRFY and EXPN with fixed replies.
+//! body holds "X-Reject: yes" (554 5.7.1), answers VRFY and EXPN with fixed replies, and
+//! ETRN with 250 "Queuing for node DOMAIN started" (458 for domain "stuck.example").
 //! AUTH succeeds for authcid "alice@example.org" with password "secret"; anything else
 //! gets 535 5.7.8. For SCRAM-SHA-256 alice's credentials use the salt "transcript-salt!"
 //! and 4096 iterations, and the server nonce is always "servernonce".
@@ -136,6 +137,21 @@ impl transcript::Driver for Driver {
                         Reply::new(250, EnhancedCode(2, 1, 5), format!("<{list}-1@mx.example>"));
                     r.lines.push(format!("<{list}-2@mx.example>"));
                     s.answer(r);
+                }
+                Event::EtrnRequested { domain } => {
+                    s.answer(if domain == "stuck.example" {
+                        Reply::new(
+                            458,
+                            EnhancedCode(4, 3, 0),
+                            format!("Unable to queue messages for node {domain}"),
+                        )
+                    } else {
+                        Reply::new(
+                            250,
+                            EnhancedCode(2, 0, 0),
+                            format!("Queuing for node {domain} started"),
+                        )
+                    });
                 }
                 Event::MessageStarted {
                     envelope,

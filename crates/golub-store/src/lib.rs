@@ -31,7 +31,7 @@ pub use directory::{AliasEntry, PasswordHashes, Recipient, User, hash_password, 
 pub use error::Error;
 pub use mailbox::{Folder, MessageMeta};
 pub use queue::{
-    NewMessage, NewRecipient, QueuedMessage, QueuedRecipient, RcptOutcome, RcptStatus,
+    Flush, NewMessage, NewRecipient, QueuedMessage, QueuedRecipient, RcptOutcome, RcptStatus,
     record_delivery,
 };
 pub use writer::Tx;

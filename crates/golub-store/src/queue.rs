@@ -107,6 +107,8 @@ pub struct QueuedMessage {
     /// The sender has been sent a delay warning for this message. Set it before
     /// [`Store::record`] to keep that fact with the entry.
     pub warned: bool,
+    /// Put on hold by the administrator: not tried until released.
+    pub held: bool,
     pub recipients: Vec<QueuedRecipient>,
 }
 
@@ -125,6 +127,17 @@ pub enum RcptOutcome {
         copies: Vec<(i64, Vec<u8>)>,
         added: Vec<String>,
     },
+}
+
+/// Which entries [`Store::flush_messages`] makes due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flush {
+    /// Every entry.
+    All,
+    /// One entry.
+    Message(QueueId),
+    /// Recipients at this domain (case does not matter), in whatever entries.
+    Domain(String),
 }
 
 /// Queues `msg`; returns the entry as it now stands, so that delivery can start on it
@@ -176,6 +189,7 @@ pub(crate) fn enqueue(tx: &mut Tx<'_>, msg: &NewMessage) -> Result<QueuedMessage
         envid: msg.envid.clone(),
         ret: msg.ret.clone(),
         warned: false,
+        held: false,
         recipients: msg
             .recipients
             .iter()
@@ -221,9 +235,11 @@ impl Store {
     /// Queue entries with a recipient due for an attempt at `now` (Unix seconds).
     pub fn due_messages(&self, now: i64, limit: usize) -> Result<Vec<QueuedMessage>> {
         let ids: Vec<i64> = self.read(|c| {
+            // Held entries wait for `release_message`, however due their recipients are.
             let mut stmt = c.prepare(
-                "SELECT DISTINCT queue_id FROM queue_rcpts
-                 WHERE status IN (0, 1) AND next_attempt <= ?1 ORDER BY queue_id LIMIT ?2",
+                "SELECT DISTINCT r.queue_id FROM queue_rcpts r JOIN queue q ON q.id = r.queue_id
+                 WHERE r.status IN (0, 1) AND r.next_attempt <= ?1 AND q.held = 0
+                 ORDER BY r.queue_id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now, limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
@@ -239,50 +255,7 @@ impl Store {
 
     /// One queue entry with all its recipients, if it is still queued.
     pub fn queued_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at, q.warned,
-                    q.envid, q.ret
-                 FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
-            )?;
-            let mut rows = stmt.query([id.0 as i64])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            let mut msg = QueuedMessage {
-                id,
-                blob_id: BlobId(row.get(0)?),
-                blob_size: row.get::<_, i64>(1)? as u64,
-                reverse_path: row.get(2)?,
-                smtputf8: row.get(3)?,
-                received_at: row.get(4)?,
-                warned: row.get(5)?,
-                envid: row.get(6)?,
-                ret: row.get(7)?,
-                recipients: Vec::new(),
-            };
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, address, orig_address, status, attempts, next_attempt, last_reply,
-                    notify, orcpt
-                 FROM queue_rcpts
-                 WHERE queue_id = ?1 ORDER BY idx",
-            )?;
-            let rows = stmt.query_map([id.0 as i64], |r| {
-                Ok(QueuedRecipient {
-                    idx: r.get::<_, i64>(0)? as u32,
-                    address: r.get(1)?,
-                    orig_address: r.get(2)?,
-                    status: RcptStatus::from_i64(r.get(3)?),
-                    attempts: r.get::<_, i64>(4)? as u32,
-                    next_attempt: r.get(5)?,
-                    last_reply: r.get(6)?,
-                    notify: r.get(7)?,
-                    orcpt: r.get(8)?,
-                })
-            })?;
-            msg.recipients = rows.collect::<std::result::Result<Vec<_>, _>>()?;
-            Ok(Some(msg))
-        })
+        self.read(|c| read_entry(c, id))
     }
 
     /// Every queued message, for `golub queue list`.
@@ -351,6 +324,100 @@ impl Store {
         );
     }
 
+    /// Puts an entry on hold: delivery leaves it alone until [`Store::release_message`].
+    /// False if there is no such entry.
+    pub fn hold_message(&self, id: QueueId) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .conn()
+                .prepare_cached("UPDATE queue SET held = 1 WHERE id = ?1")?
+                .execute([id.0 as i64])?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Takes an entry off hold and makes its open recipients due now. False if there is
+    /// no such entry.
+    pub fn release_message(&self, id: QueueId) -> Result<bool> {
+        self.write(move |tx| {
+            let qid = id.0 as i64;
+            let n = tx
+                .conn()
+                .prepare_cached("UPDATE queue SET held = 0 WHERE id = ?1")?
+                .execute([qid])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.conn()
+                .prepare_cached(
+                    "UPDATE queue_rcpts SET next_attempt = ?2
+                     WHERE queue_id = ?1 AND status IN (0, 1)",
+                )?
+                .execute(params![qid, unix_now()])?;
+            Ok(true)
+        })
+    }
+
+    /// Makes the open recipients of entries that are not on hold due now (`golub queue
+    /// flush`, ETRN); returns how many recipients that touched.
+    pub fn flush_messages(&self, filter: Flush) -> Result<u64> {
+        self.write(move |tx| {
+            let now = unix_now();
+            let n = match &filter {
+                Flush::All => tx
+                    .conn()
+                    .prepare_cached(
+                        "UPDATE queue_rcpts SET next_attempt = ?1
+                         WHERE status IN (0, 1)
+                           AND queue_id IN (SELECT id FROM queue WHERE held = 0)",
+                    )?
+                    .execute([now])?,
+                Flush::Message(id) => tx
+                    .conn()
+                    .prepare_cached(
+                        "UPDATE queue_rcpts SET next_attempt = ?1
+                         WHERE status IN (0, 1) AND queue_id = ?2
+                           AND queue_id IN (SELECT id FROM queue WHERE held = 0)",
+                    )?
+                    .execute(params![now, id.0 as i64])?,
+                // The address ends in "@domain": compare that suffix, so that no LIKE
+                // wildcard in a domain can widen the match.
+                Flush::Domain(domain) => tx
+                    .conn()
+                    .prepare_cached(
+                        "UPDATE queue_rcpts SET next_attempt = ?1
+                         WHERE status IN (0, 1)
+                           AND lower(substr(address, length(address) - length(?2))) = '@' || ?2
+                           AND queue_id IN (SELECT id FROM queue WHERE held = 0)",
+                    )?
+                    .execute(params![now, domain.to_ascii_lowercase()])?,
+            };
+            Ok(n as u64)
+        })
+    }
+
+    /// Removes an entry with its recipients and drops the queue's reference to its body
+    /// (the body goes with it unless a mailbox holds a copy). Returns the entry as it was,
+    /// so that the caller can tell the sender; `None` if there was no such entry. A
+    /// delivery of it in flight records nothing (see [`record_delivery`]).
+    pub fn delete_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
+        let dir = self.dir().to_path_buf();
+        self.write(move |tx| {
+            let Some(msg) = read_entry(tx.conn(), id)? else {
+                return Ok(None);
+            };
+            let qid = id.0 as i64;
+            tx.conn()
+                .prepare_cached("DELETE FROM queue_rcpts WHERE queue_id = ?1")?
+                .execute([qid])?;
+            tx.conn()
+                .prepare_cached("DELETE FROM queue WHERE id = ?1")?
+                .execute([qid])?;
+            blob::release(tx, &dir, msg.blob_id)?;
+            Ok(Some(msg))
+        })
+    }
+
     /// Group-commit counters: (transactions committed, jobs run).
     pub fn commit_stats(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering;
@@ -362,9 +429,61 @@ impl Store {
     }
 }
 
+/// Reads one queue entry with all its recipients (on a read connection or inside a write
+/// job), if it is still queued.
+fn read_entry(c: &rusqlite::Connection, id: QueueId) -> Result<Option<QueuedMessage>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT q.blob_id, b.size, q.reverse_path, q.smtputf8, q.received_at, q.warned,
+            q.envid, q.ret, q.held
+         FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?1",
+    )?;
+    let mut rows = stmt.query([id.0 as i64])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let mut msg = QueuedMessage {
+        id,
+        blob_id: BlobId(row.get(0)?),
+        blob_size: row.get::<_, i64>(1)? as u64,
+        reverse_path: row.get(2)?,
+        smtputf8: row.get(3)?,
+        received_at: row.get(4)?,
+        warned: row.get(5)?,
+        envid: row.get(6)?,
+        ret: row.get(7)?,
+        held: row.get(8)?,
+        recipients: Vec::new(),
+    };
+    let mut stmt = c.prepare_cached(
+        "SELECT idx, address, orig_address, status, attempts, next_attempt, last_reply,
+            notify, orcpt
+         FROM queue_rcpts
+         WHERE queue_id = ?1 ORDER BY idx",
+    )?;
+    let rows = stmt.query_map([id.0 as i64], |r| {
+        Ok(QueuedRecipient {
+            idx: r.get::<_, i64>(0)? as u32,
+            address: r.get(1)?,
+            orig_address: r.get(2)?,
+            status: RcptStatus::from_i64(r.get(3)?),
+            attempts: r.get::<_, i64>(4)? as u32,
+            next_attempt: r.get(5)?,
+            last_reply: r.get(6)?,
+            notify: r.get(7)?,
+            orcpt: r.get(8)?,
+        })
+    })?;
+    msg.recipients = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Some(msg))
+}
+
 /// Applies one delivery attempt's outcomes atomically: mailbox copies, recipient states,
 /// new recipients, and then, if nothing is left to do, the removal of the queue entry.
 /// `also_enqueue` (bounce reports) is queued in the same transaction.
+///
+/// An entry that is gone by now (the administrator deleted it while it was being
+/// delivered from a snapshot) is left alone: no copies, no reports, no reference changes,
+/// since the deletion already dropped the queue's reference and told the sender.
 pub fn record_delivery(
     tx: &mut Tx<'_>,
     dir: &std::path::Path,
@@ -373,6 +492,13 @@ pub fn record_delivery(
     also_enqueue: &[NewMessage],
 ) -> Result<()> {
     let qid = msg.id.0 as i64;
+    let queued = tx
+        .conn()
+        .prepare_cached("SELECT 1 FROM queue WHERE id = ?1")?
+        .exists([qid])?;
+    if !queued {
+        return Ok(());
+    }
     let now = unix_now();
     // The common case: this attempt settles every open recipient for good, so the entry
     // goes now and its recipients' states need not be written first.

@@ -834,3 +834,171 @@ fn dsn_requests_are_queued_read_back_and_kept_by_expanded_recipients() {
         assert_eq!(r.orcpt, "rfc822;List@example.org");
     }
 }
+
+/// Makes every open recipient of `qid` wait an hour, as a deferral would.
+fn defer_all(store: &Store, qid: u64) {
+    store
+        .write(move |tx| {
+            tx.conn().execute(
+                "UPDATE queue_rcpts SET status = 1, next_attempt = ?2 WHERE queue_id = ?1",
+                rusqlite::params![qid as i64, unix_now() + 3600],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn due_ids(store: &Store) -> Vec<u64> {
+    store
+        .due_messages(unix_now(), 100)
+        .unwrap()
+        .iter()
+        .map(|m| m.id.0)
+        .collect()
+}
+
+#[test]
+fn a_held_entry_is_not_due_until_released_and_release_makes_it_due_now() {
+    let (_d, store) = store();
+    enqueue(&store, new_message(1, &["a@far.example"], b"x\r\n"));
+    enqueue(&store, new_message(2, &["b@far.example"], b"y\r\n"));
+    assert!(store.hold_message(QueueId(1)).unwrap());
+    assert!(!store.hold_message(QueueId(99)).unwrap(), "no such entry");
+    assert_eq!(due_ids(&store), vec![2]);
+    let held = store.queued_message(QueueId(1)).unwrap().unwrap();
+    assert!(held.held);
+
+    defer_all(&store, 1);
+    assert!(store.release_message(QueueId(1)).unwrap());
+    assert!(!store.release_message(QueueId(99)).unwrap());
+    let released = store.queued_message(QueueId(1)).unwrap().unwrap();
+    assert!(!released.held);
+    assert!(released.recipients[0].next_attempt <= unix_now());
+    assert_eq!(due_ids(&store), vec![1, 2]);
+}
+
+#[test]
+fn flush_by_domain_touches_only_that_domains_open_recipients_of_entries_not_held() {
+    let (_d, store) = store();
+    enqueue(
+        &store,
+        new_message(1, &["a@far.example", "b@other.example"], b"x\r\n"),
+    );
+    enqueue(&store, new_message(2, &["c@FAR.example"], b"y\r\n"));
+    enqueue(&store, new_message(3, &["d@far.example"], b"z\r\n"));
+    enqueue(&store, new_message(4, &["e@notfar.example"], b"w\r\n"));
+    for id in 1..=4 {
+        defer_all(&store, id);
+    }
+    store.hold_message(QueueId(3)).unwrap();
+    assert!(due_ids(&store).is_empty());
+
+    let n = store
+        .flush_messages(queue::Flush::Domain("far.example".into()))
+        .unwrap();
+    assert_eq!(n, 2, "a@ and c@, not the held d@ nor e@notfar.example");
+    assert_eq!(due_ids(&store), vec![1, 2]);
+    let one = store.queued_message(QueueId(1)).unwrap().unwrap();
+    assert!(one.recipients[0].next_attempt <= unix_now());
+    assert!(
+        one.recipients[1].next_attempt > unix_now(),
+        "b@other.example still waits"
+    );
+
+    assert_eq!(
+        store
+            .flush_messages(queue::Flush::Message(QueueId(4)))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .flush_messages(queue::Flush::Message(QueueId(3)))
+            .unwrap(),
+        0,
+        "a held entry stays held"
+    );
+    assert_eq!(store.flush_messages(queue::Flush::All).unwrap(), 4);
+    assert_eq!(due_ids(&store), vec![1, 2, 4]);
+}
+
+#[test]
+fn deleting_an_entry_drops_its_body_when_no_mailbox_holds_a_copy() {
+    let (_d, store) = store();
+    let big = vec![b'x'; store.options().inline_body_limit + 10];
+    let body = store.prepare_body(big).unwrap();
+    let mut msg = new_message(1, &["a@far.example"], b"");
+    msg.body = body;
+    enqueue(&store, msg);
+    assert_eq!(blob_names(store.dir()).len(), 1);
+
+    let gone = store.delete_message(QueueId(1)).unwrap().unwrap();
+    assert_eq!(gone.recipients[0].address, "a@far.example");
+    assert_eq!(gone.reverse_path, "sender@remote.example");
+    assert!(store.queued_message(QueueId(1)).unwrap().is_none());
+    assert!(store.delete_message(QueueId(1)).unwrap().is_none());
+    assert!(blob_names(store.dir()).is_empty(), "the body file went");
+    let blobs: i64 = store
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(blobs, 0);
+    assert!(store.check(false).unwrap().is_clean());
+}
+
+#[test]
+fn a_delivery_recorded_after_its_entry_was_deleted_changes_nothing() {
+    let (_d, store) = store();
+    let user = with_user(&store, "alice@example.org");
+    enqueue(
+        &store,
+        new_message(1, &["alice@example.org", "a@far.example"], b"x\r\n"),
+    );
+    // Delivery took its snapshot; then the administrator deletes the entry.
+    let snapshot = store.queued_message(QueueId(1)).unwrap().unwrap();
+    store.delete_message(QueueId(1)).unwrap().unwrap();
+    let outcomes = vec![
+        (
+            0,
+            RcptOutcome::Delivered(vec![(user.id, b"P: 1\r\n".to_vec())]),
+        ),
+        (
+            1,
+            RcptOutcome::Bounced {
+                reply: "5.1.1 no".into(),
+            },
+        ),
+    ];
+    let report = new_message(2, &["sender@remote.example"], b"report\r\n");
+    let dir = store.dir().to_path_buf();
+    store
+        .write(move |tx| queue::record_delivery(tx, &dir, &snapshot, &outcomes, &[report]))
+        .unwrap();
+    let inbox = store.folder(user.id, "INBOX").unwrap().unwrap();
+    assert!(store.messages(inbox.id).unwrap().is_empty(), "no copy");
+    assert!(store.queue_entries().unwrap().is_empty(), "no report");
+    let blobs: i64 = store
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(blobs, 0);
+    assert!(store.check(false).unwrap().is_clean());
+}
+
+#[test]
+fn deleting_an_entry_whose_body_a_mailbox_holds_keeps_the_body() {
+    let (_d, store) = store();
+    let user = with_user(&store, "alice@example.org");
+    enqueue(
+        &store,
+        new_message(1, &["alice@example.org", "a@far.example"], b"x\r\n"),
+    );
+    let msg = store.queued_message(QueueId(1)).unwrap().unwrap();
+    let outcomes = vec![(0, RcptOutcome::Delivered(vec![(user.id, Vec::new())]))];
+    let dir = store.dir().to_path_buf();
+    store
+        .write(move |tx| queue::record_delivery(tx, &dir, &msg, &outcomes, &[]))
+        .unwrap();
+    store.delete_message(QueueId(1)).unwrap().unwrap();
+    let inbox = store.folder(user.id, "INBOX").unwrap().unwrap();
+    assert_eq!(store.message_content(inbox.id, 1).unwrap(), b"x\r\n");
+    assert!(store.check(false).unwrap().is_clean());
+}

@@ -66,6 +66,11 @@ impl GolubProcess {
         &self.data
     }
 
+    /// The configuration file (`golub.toml`).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// `golub --config <golub.toml>`, to add arguments to.
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.bin);

@@ -3,8 +3,11 @@
 //! Admin commands open the same store as a running server (SQLite in WAL mode lets both
 //! work at once), so users, domains and aliases can be changed without a restart.
 
+mod sendmail;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use golub_server::control::{self, Request, Response};
 use golub_server::{Config, Server};
 use golub_store::{Store, hash_password};
 use golub_types::{Domain, Mailbox};
@@ -42,6 +45,9 @@ enum Command {
     /// Look at the mail queue.
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// Queue a message read from stdin, as sendmail does (also run as `sendmail`).
+    #[command(disable_help_flag = true)]
+    Sendmail(sendmail::SendmailArgs),
     /// Check the store's consistency (with the server stopped); --repair fixes what it can.
     CheckStore {
         /// Fix refcounts, remove dangling rows and orphan files, quarantine broken queue
@@ -115,10 +121,51 @@ enum QueueCmd {
         /// The queue id, as `golub queue list` prints it.
         id: String,
     },
+    /// Make waiting recipients due now: all of them, one message's, or one domain's.
+    Flush {
+        /// Only this message (a queue id, as `golub queue list` prints it).
+        #[arg(conflicts_with = "domain")]
+        id: Option<String>,
+        /// Only recipients at this domain.
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
+    },
+    /// Put a message on hold: it is not tried until released.
+    Hold { id: String },
+    /// Release a held message and make its recipients due now.
+    Release { id: String },
+    /// Remove a message from the queue; its sender gets a bounce report unless --silent.
+    Delete {
+        id: String,
+        /// Tell the sender nothing.
+        #[arg(long)]
+        silent: bool,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Installed (or linked) as `sendmail`, the binary is `golub sendmail`.
+    let as_sendmail = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "sendmail");
+    if as_sendmail {
+        args.insert(1, "sendmail".into());
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // sendmail's callers expect EX_USAGE for a bad command line.
+        Err(e) if e.use_stderr() && args.iter().skip(1).any(|a| a == "sendmail") => {
+            let _ = e.print();
+            return ExitCode::from(64);
+        }
+        Err(e) => e.exit(),
+    };
+    if let Command::Sendmail(args) = cli.command {
+        let config = load_config(&cli.config);
+        return sendmail::run(config, args, &mut std::io::stdin().lock());
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -153,9 +200,100 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Alias(cmd) => alias(&open_store(&config)?, cmd),
         Command::Queue(QueueCmd::List { json }) => queue_list(&open_store(&config)?, json),
         Command::Queue(QueueCmd::Show { id }) => queue_show(&open_store(&config)?, &id),
+        Command::Queue(QueueCmd::Flush { id, domain }) => {
+            let request = match (id, domain) {
+                (Some(id), _) => Request::Flush(Some(parse_queue_id(&id)?)),
+                (None, Some(d)) => Request::FlushDomain(parse_domain(&d)?),
+                (None, None) => Request::Flush(None),
+            };
+            return queue_control(&config, request);
+        }
+        Command::Queue(QueueCmd::Hold { id }) => {
+            return queue_control(&config, Request::Hold(parse_queue_id(&id)?));
+        }
+        Command::Queue(QueueCmd::Release { id }) => {
+            return queue_control(&config, Request::Release(parse_queue_id(&id)?));
+        }
+        Command::Queue(QueueCmd::Delete { id, silent }) => {
+            let id = parse_queue_id(&id)?;
+            return queue_control(&config, Request::Delete { id, silent });
+        }
+        // main runs it before loading the configuration, for sendmail's exit codes.
+        Command::Sendmail(args) => {
+            return Ok(sendmail::run(
+                Ok(config),
+                args,
+                &mut std::io::stdin().lock(),
+            ));
+        }
         Command::CheckStore { repair } => return check_store(&open_store(&config)?, repair),
     }?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_queue_id(id: &str) -> Result<golub_types::QueueId> {
+    id.parse()
+        .map_err(|_| anyhow::anyhow!("{id}: not a queue id (see golub queue list)"))
+}
+
+/// How long to wait for a running server's reply on the control socket.
+const CONTROL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends `request` to the server running on the data directory; `None` when none is
+/// running (no socket, or a socket that nobody answers: what a crash leaves).
+pub(crate) fn ask_server(config: &Config, request: &Request) -> Result<Option<Response>> {
+    use std::io::{BufRead, Write};
+    let path = control::socket_path(&config.data_dir);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot connect to {}", path.display())),
+    };
+    stream.set_read_timeout(Some(CONTROL_TIMEOUT))?;
+    stream.set_write_timeout(Some(CONTROL_TIMEOUT))?;
+    stream
+        .write_all(format!("{}\n", request.to_line()).as_bytes())
+        .context("cannot send the request to the server")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .context("no reply from the server")?;
+    Ok(Some(Response::parse(&line)))
+}
+
+/// `golub queue flush|hold|release|delete`: asks the running server, or without one does
+/// the same on the store (a bounce then waits in the queue for the next start).
+fn queue_control(config: &Config, request: Request) -> Result<ExitCode> {
+    let response = match ask_server(config, &request)? {
+        Some(r) => r,
+        None => {
+            let store = open_store(config)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let r = runtime.block_on(control::execute(&store, None, &config.hostname, request));
+            println!("no server running: done on the store; delivery follows at the next start");
+            r
+        }
+    };
+    Ok(match response {
+        Response::Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Response::Err(text) => {
+            eprintln!("golub: {text}");
+            ExitCode::from(1)
+        }
+    })
 }
 
 /// Exit 0 when the store is consistent (or was repaired into it), 1 when problems remain.

@@ -83,6 +83,8 @@ impl Runner {
             return;
         }
         match self.core.store.queued_message(id) {
+            // On hold: only `golub queue release` sends it on.
+            Ok(Some(msg)) if msg.held => {}
             Ok(Some(msg)) => self.deliver(msg),
             Ok(None) => {}
             Err(e) => warn!(queue_id = %id, error = %e, "cannot read queue entry; will retry"),

@@ -117,7 +117,9 @@ async fn session(a: Accepted, service: Service) {
         return;
     };
     debug!("connected");
-    let mut session = Session::new(shared.smtp_session_config(service), Instant::now());
+    let mut config = shared.smtp_session_config(service);
+    config.etrn_enabled = shared.config.smtp.etrn_allowed(peer.ip());
+    let mut session = Session::new(config, Instant::now());
     let mut driver = Driver {
         shared: &shared,
         peer,
@@ -234,6 +236,7 @@ impl Driver<'_> {
             }
             Event::Vrfy { query } => session.answer(policy::vrfy(&shared.store, &query).await),
             Event::Expn { list } => session.answer(policy::expn(&shared.store, &list).await),
+            Event::EtrnRequested { domain } => session.answer(etrn(shared, domain).await),
             Event::MessageStarted {
                 envelope,
                 helo,
@@ -347,6 +350,43 @@ impl Driver<'_> {
             }
         }
     }
+}
+
+/// ETRN (RFC 1985): makes what waits for `domain` due now and wakes delivery.
+async fn etrn(shared: &Shared, domain: String) -> Reply {
+    let store = shared.store.clone();
+    let d = domain.clone();
+    let flushed =
+        tokio::task::spawn_blocking(move || store.flush_messages(golub_store::Flush::Domain(d)))
+            .await;
+    match flushed {
+        Ok(Ok(n)) => {
+            info!(domain = %domain, recipients = n, "etrn: queue run started");
+            shared.delivery.scan_now();
+            Reply::new(
+                250,
+                EnhancedCode(2, 0, 0),
+                format!("Queuing for node {domain} started"),
+            )
+        }
+        Ok(Err(e)) => {
+            warn!(domain = %domain, error = %e, "etrn: cannot flush the queue");
+            etrn_unable(&domain)
+        }
+        Err(e) => {
+            warn!(domain = %domain, error = %e, "etrn: the flush task failed");
+            etrn_unable(&domain)
+        }
+    }
+}
+
+/// RFC 1985 §5: 458 when the queue run cannot be started.
+fn etrn_unable(domain: &str) -> Reply {
+    Reply::new(
+        458,
+        EnhancedCode(4, 3, 0),
+        format!("Unable to queue messages for node {domain}"),
+    )
 }
 
 /// Refuses a login; a blocked address is also disconnected.

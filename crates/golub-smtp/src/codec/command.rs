@@ -106,6 +106,10 @@ pub enum Command {
     },
     /// `STARTTLS` (RFC 3207 §4).
     StartTls,
+    /// `ETRN node` (RFC 1985 §3): the node as given (`domain`, `@domain` or `#queue`).
+    Etrn {
+        node: String,
+    },
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4); the response is still base64,
     /// `=` for an empty one.
     Auth {
@@ -191,6 +195,12 @@ impl Command {
             Ok(Command::Expn {
                 list: text("expn needs an argument")?,
             })
+        } else if is("ETRN") {
+            let node = text("etrn needs a node name")?;
+            if node.contains([' ', '\t']) {
+                return Err(Error::Syntax("etrn takes one node name"));
+            }
+            Ok(Command::Etrn { node })
         } else {
             Err(Error::UnknownCommand)
         }
@@ -539,6 +549,19 @@ mod tests {
                 String::from_utf8_lossy(line),
                 parse(line)
             );
+        }
+    }
+
+    #[test]
+    fn etrn_takes_one_node_name() {
+        assert_eq!(
+            parse(b"etrn @Example.ORG"),
+            Ok(Command::Etrn {
+                node: "@Example.ORG".into()
+            })
+        );
+        for line in [&b"ETRN"[..], b"ETRN  ", b"ETRN a.example b.example"] {
+            assert!(matches!(parse(line), Err(Error::Syntax(_))), "{line:?}");
         }
     }
 

@@ -49,6 +49,7 @@ impl Session {
                 self.verify(self.config.expn_enabled, Event::Expn { list });
             }
             Command::StartTls => self.starttls(),
+            Command::Etrn { node } => self.etrn(node),
             Command::Auth {
                 mechanism,
                 initial_response,
@@ -68,6 +69,9 @@ impl Session {
             }
             if self.auth_offered() {
                 keywords.push(self.auth_keyword());
+            }
+            if self.config.etrn_enabled {
+                keywords.push("ETRN".to_string());
             }
             let c = &self.config;
             keywords.extend(c.extra_ehlo.iter().cloned());
@@ -218,6 +222,35 @@ impl Session {
             self.pending = Some(Pending::Verify);
         } else {
             self.send(reply::cannot_verify());
+        }
+    }
+
+    /// ETRN (RFC 1985): after the greeting and outside a transaction, from a client
+    /// that may; the driver starts the queue run for the domain.
+    fn etrn(&mut self, node: String) {
+        if self.greeting.is_none() {
+            return self.send(reply::need_helo());
+        }
+        if self.transaction.is_some() {
+            return self.send(reply::etrn_in_transaction());
+        }
+        if !self.config.etrn_enabled {
+            return self.send(reply::etrn_not_allowed(&node));
+        }
+        // RFC 1985 §3: "#" names a queue, which we do not keep apart from the rest.
+        if node.starts_with('#') {
+            return self.send(reply::etrn_unable(&node));
+        }
+        let name = node.strip_prefix('@').unwrap_or(&node);
+        match golub_types::Domain::parse(name, false) {
+            Ok(d) if d.is_literal() => self.send(reply::etrn_unable(&node)),
+            Ok(d) => {
+                self.events.push_back(Event::EtrnRequested {
+                    domain: d.as_str().to_ascii_lowercase(),
+                });
+                self.pending = Some(Pending::Etrn);
+            }
+            Err(_) => self.send(reply::etrn_bad_node()),
         }
     }
 }

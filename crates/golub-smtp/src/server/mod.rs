@@ -64,6 +64,9 @@ pub struct SessionConfig {
     pub vrfy_enabled: bool,
     /// EXPN asks the driver (an event) instead of answering 252.
     pub expn_enabled: bool,
+    /// This client may ask for a queue run with ETRN (RFC 1985): it is offered in EHLO
+    /// and asks the driver (an event); otherwise ETRN gets 459.
+    pub etrn_enabled: bool,
     /// EHLO keywords the driver offers on top of ours.
     pub extra_ehlo: Vec<String>,
     /// Offer and accept STARTTLS (RFC 3207) while the connection is not TLS yet.
@@ -92,6 +95,7 @@ impl Default for SessionConfig {
             data_timeout: Duration::from_secs(3 * 60),
             vrfy_enabled: false,
             expn_enabled: false,
+            etrn_enabled: false,
             extra_ehlo: Vec::new(),
             starttls_available: false,
             tls_active: false,
@@ -121,6 +125,10 @@ pub enum Event {
     Vrfy { query: String },
     /// EXPN when enabled. Decision: `answer(reply)`.
     Expn { list: String },
+    /// ETRN for a domain (RFC 1985), when enabled: start delivering what waits for it.
+    /// `domain` is lowercase; `@domain` arrives as `domain`. Decision: `answer(reply)`,
+    /// 250 once the queue run has started, 458 if it cannot be.
+    EtrnRequested { domain: String },
     /// A message's content starts: DATA got its 354, or the first BDAT chunk was taken.
     /// The envelope is complete. Informational; [`Event::BodyReceived`] pieces follow, then
     /// [`Event::MessageReceived`] or [`Event::MessageAborted`].
@@ -199,6 +207,7 @@ enum Pending {
     Mail(Transaction),
     Rcpt(ForwardPath, RcptDsn),
     Verify,
+    Etrn,
     Message,
     /// AUTH credentials, for this authentication identity.
     Auth {
@@ -387,10 +396,10 @@ impl Session {
         }
     }
 
-    /// Answers the pending VRFY or EXPN.
+    /// Answers the pending VRFY, EXPN or ETRN.
     pub fn answer(&mut self, reply: Reply) {
         if self
-            .take_pending(|p| matches!(p, Pending::Verify))
+            .take_pending(|p| matches!(p, Pending::Verify | Pending::Etrn))
             .is_some()
         {
             self.decided(reply);

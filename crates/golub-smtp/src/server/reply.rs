@@ -145,6 +145,48 @@ pub(crate) fn not_at_terminal() -> Reply {
 }
 
 /// RFC 5321 §3.5.3: 252 when we will not verify but will try to deliver.
+/// RFC 1985 §5 and Postfix: no queue run in the middle of a mail transaction.
+pub(crate) fn etrn_in_transaction() -> Reply {
+    reply(503, (5, 5, 1), "etrn not allowed during a mail transaction")
+}
+
+/// RFC 1985 §5: 459 "Node <x> not allowed: <reason>".
+pub(crate) fn etrn_not_allowed(node: &str) -> Reply {
+    reply(
+        459,
+        (4, 7, 1),
+        format!(
+            "Node {} not allowed: etrn is not permitted from this client",
+            printable(node)
+        ),
+    )
+}
+
+/// RFC 1985 §5: 458 "Unable to queue messages for node <x>".
+pub(crate) fn etrn_unable(node: &str) -> Reply {
+    reply(
+        458,
+        (4, 3, 0),
+        format!("Unable to queue messages for node {}", printable(node)),
+    )
+}
+
+pub(crate) fn etrn_bad_node() -> Reply {
+    reply(
+        501,
+        (5, 5, 4),
+        "syntax error: etrn needs a domain, @domain or #queue",
+    )
+}
+
+/// A client's text echoed in a reply: printable ASCII only, and not too much of it.
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(255)
+        .collect()
+}
+
 pub(crate) fn cannot_verify() -> Reply {
     reply(
         252,

@@ -41,6 +41,11 @@ fn drive(s: &mut Session) -> Vec<Message> {
             Event::Vrfy { .. } | Event::Expn { .. } => {
                 s.answer(Reply::new(252, EnhancedCode(2, 5, 0), "maybe"))
             }
+            Event::EtrnRequested { domain } => s.answer(Reply::new(
+                250,
+                EnhancedCode(2, 0, 0),
+                format!("Queuing for node {domain} started"),
+            )),
             Event::MessageStarted { envelope, .. } => {
                 assert!(started.is_none(), "started twice");
                 started = Some((envelope, Vec::new()));

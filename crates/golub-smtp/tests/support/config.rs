@@ -25,6 +25,7 @@ pub fn configure(c: &mut SessionConfig, words: &str) -> Result<(), String> {
         match key {
             "vrfy" => c.vrfy_enabled = true,
             "expn" => c.expn_enabled = true,
+            "etrn" => c.etrn_enabled = true,
             "hostname" => c.hostname = value.to_string(),
             "max_message_size" => c.max_message_size = num()? as usize,
             "max_recipients" => c.max_recipients = num()? as usize,
