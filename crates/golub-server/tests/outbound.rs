@@ -581,3 +581,44 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_connection_the_peer_closed_is_replaced_without_deferring() {
+    let port = free_port();
+    let sink = Sink::start(
+        &format!("127.0.0.2:{port}"),
+        Behaviour {
+            close_after_message: true,
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dns = DnsServer::start(vec![
+        Entry::mx("remote.example", 10, "mx.remote.example"),
+        Entry::a("mx.remote.example", "127.0.0.2"),
+    ])
+    .await;
+    // A deferral would wait an hour: the second message must go through at once.
+    let t = server(&dns, port, |c| {
+        c.queue.retry = vec![HumanDuration::secs(3600)];
+        c.delivery.idle_timeout = HumanDuration::secs(10);
+    })
+    .await;
+    assert!(
+        submit(&t, &["one@remote.example"], "first")
+            .await
+            .starts_with("250")
+    );
+    sink.wait_for(1).await;
+    // Give the client time to have the closed connection waiting for the next message.
+    wait_until("the sink to see the close", || sink.connections() == 1).await;
+    assert!(
+        submit(&t, &["two@remote.example"], "second")
+            .await
+            .starts_with("250")
+    );
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[1].to, ["two@remote.example"]);
+    assert_eq!(sink.connections(), 2);
+    t.wait_for_empty_queue().await;
+}

@@ -33,6 +33,9 @@ pub struct Behaviour {
     pub rcpt: Rule,
     /// The reply to the final dot, by the first recipient's address.
     pub data: Rule,
+    /// Close the connection after each message's final reply, without waiting for QUIT
+    /// (as a server whose idle timer ran out).
+    pub close_after_message: bool,
 }
 
 impl Default for Behaviour {
@@ -41,6 +44,7 @@ impl Default for Behaviour {
             refuse_ehlo: false,
             rcpt: Arc::new(|_, _| "250 2.1.5 ok".into()),
             data: Arc::new(|_, _| "250 2.0.0 queued".into()),
+            close_after_message: false,
         }
     }
 }
@@ -218,6 +222,10 @@ async fn session(
                         data,
                         connection,
                     });
+                }
+                if b.close_after_message {
+                    w.write_all(format!("{reply}\r\n").as_bytes()).await?;
+                    return Ok(());
                 }
                 reply
             }

@@ -142,6 +142,8 @@ struct Job {
     msg: Arc<QueuedMessage>,
     rcpts: Vec<(u32, String)>,
     tracker: Arc<Tracker>,
+    /// Already tried once on a kept connection that turned out to be gone.
+    retried: bool,
 }
 
 /// Gathers the jobs of one message and calls its `Done` when the last is finished.
@@ -245,6 +247,7 @@ impl Outbound {
                 msg: msg.clone(),
                 rcpts,
                 tracker: tracker.clone(),
+                retried: false,
             };
             self.inner.enqueue(key, hop, job);
         }
@@ -340,20 +343,37 @@ impl Inner {
         };
         let mut conn: Option<Connection> = None;
         let mut sent = 0usize;
-        while let Some(job) = self.next_job(&key, conn.is_some(), &mut stop).await {
+        let mut next = None;
+        loop {
+            let job = match next.take() {
+                Some(j) => j,
+                None => match self.next_job(&key, conn.is_some(), &mut stop).await {
+                    Some(j) => j,
+                    None => break,
+                },
+            };
             if conn.is_none() {
-                match self.connect(&hop).await {
-                    Ok(c) => {
+                let connected = tokio::select! {
+                    c = self.connect(&hop) => Some(c),
+                    _ = stop.wait_for(|s| *s) => None,
+                };
+                match connected {
+                    None => {
+                        job.abandon();
+                        continue;
+                    }
+                    Some(Ok(c)) => {
                         if let Some(d) = self.lock().get_mut(&key) {
                             d.failures = 0;
                         }
                         conn = Some(c);
+                        sent = 0;
                     }
-                    Err(ConnectError::Permanent(reply)) => {
+                    Some(Err(ConnectError::Permanent(reply))) => {
                         job.finish_all(Outcome::Permanent(reply), None);
                         continue;
                     }
-                    Err(ConnectError::Temporary(reply, remote)) => {
+                    Some(Err(ConnectError::Temporary(reply, remote))) => {
                         let rest = self.suspend(&key, &reply);
                         job.finish_all(Outcome::Temporary(reply.clone()), remote);
                         let later = suspended_reply(&reply);
@@ -365,24 +385,39 @@ impl Inner {
                 }
             }
             let Some(c) = conn.as_mut() else { continue };
+            let reused = sent > 0;
             let delivered = tokio::select! {
                 results = c.deliver(&self, &job) => Some(results),
                 _ = stop.wait_for(|s| *s) => None,
             };
-            match delivered {
-                Some(results) => job.tracker.finish(Some(results)),
-                None => {
-                    job.abandon();
-                    continue;
-                }
-            }
+            let Some(results) = delivered else {
+                job.abandon();
+                continue;
+            };
             sent += 1;
-            if c.session.is_closed() || sent >= self.settings.max_messages_per_connection {
+            let closed = c.session.is_closed();
+            if closed || sent >= self.settings.max_messages_per_connection {
                 if let Some(mut c) = conn.take() {
                     c.quit().await;
                 }
-                sent = 0;
             }
+            // A kept connection the peer dropped while it was idle fails the next message
+            // at once: that message gets one more try on a new connection.
+            if reused
+                && closed
+                && !job.retried
+                && results
+                    .iter()
+                    .all(|r| matches!(r.outcome, Outcome::Temporary(_)))
+            {
+                debug!(destination = %key, "kept connection lost; trying a new one");
+                next = Some(Job {
+                    retried: true,
+                    ..job
+                });
+                continue;
+            }
+            job.tracker.finish(Some(results));
         }
         if let Some(mut c) = conn {
             c.quit().await;
