@@ -396,10 +396,10 @@ impl Inner {
             };
             sent += 1;
             let closed = c.session.is_closed();
-            if closed || sent >= self.settings.max_messages_per_connection {
-                if let Some(mut c) = conn.take() {
-                    c.quit().await;
-                }
+            if (closed || sent >= self.settings.max_messages_per_connection)
+                && let Some(mut c) = conn.take()
+            {
+                c.quit().await;
             }
             // A kept connection the peer dropped while it was idle fails the next message
             // at once: that message gets one more try on a new connection.
