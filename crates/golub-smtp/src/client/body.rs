@@ -6,9 +6,11 @@
 //! LF or a bare CR becomes CRLF, so that no receiver can read our message's end, or another
 //! message, differently than we meant it (SMTP smuggling, outbound side).
 
-/// Encodes one message's content for DATA.
+/// Encodes one message's content for DATA (or, without the dots, for BDAT).
 #[derive(Debug)]
 pub struct DotStuffer {
+    /// Double a leading "." (DATA); BDAT sends lines as they are.
+    stuff: bool,
     /// The next octet starts a line: a "." there is doubled.
     line_start: bool,
     /// The last octet was a CR; the next one tells whether it ends a line or stands alone.
@@ -24,8 +26,18 @@ impl Default for DotStuffer {
 impl DotStuffer {
     pub fn new() -> Self {
         DotStuffer {
+            stuff: true,
             line_start: true,
             pending_cr: false,
+        }
+    }
+
+    /// Line ends made CRLF but no dot-stuffing and no terminating dot: BDAT content
+    /// (RFC 3030), whose length is counted instead.
+    pub fn for_bdat() -> Self {
+        DotStuffer {
+            stuff: false,
+            ..DotStuffer::new()
         }
     }
 
@@ -48,7 +60,7 @@ impl DotStuffer {
                     out.extend_from_slice(b"\r\n");
                     self.line_start = true;
                 }
-                b'.' if self.line_start => {
+                b'.' if self.line_start && self.stuff => {
                     // RFC 5321 §4.5.2: a line starting with "." gets another one.
                     out.extend_from_slice(b"..");
                     self.line_start = false;
@@ -61,12 +73,14 @@ impl DotStuffer {
         }
     }
 
-    /// Ends the content: a last line without its CRLF gets one, then ".CRLF".
+    /// Ends the content: a last line without its CRLF gets one, then ".CRLF" (DATA).
     pub fn finish(self, out: &mut Vec<u8>) {
         if self.pending_cr || !self.line_start {
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(b".\r\n");
+        if self.stuff {
+            out.extend_from_slice(b".\r\n");
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub struct Extensions {
     pub smtputf8: bool,
     /// STARTTLS (RFC 3207).
     pub starttls: bool,
-    /// CHUNKING (RFC 3030); noted, BDAT is not used yet.
+    /// CHUNKING (RFC 3030): with PIPELINING, content goes as BDAT chunks.
     pub chunking: bool,
     /// ENHANCEDSTATUSCODES (RFC 2034).
     pub enhanced_status_codes: bool,

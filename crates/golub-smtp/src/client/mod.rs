@@ -195,6 +195,10 @@ enum Expect {
     Dot,
     /// The dot sent after an unwanted 354 (RFC 2920 §3.1); the reply does not count.
     DotIgnored,
+    /// A BDAT chunk before the last (RFC 3030).
+    Bdat,
+    /// BDAT ... LAST: the final reply.
+    BdatLast,
     Quit,
 }
 
@@ -246,6 +250,10 @@ struct Transaction {
     /// DATA was sent.
     data_sent: bool,
     encoder: Option<DotStuffer>,
+    /// The content goes as BDAT chunks (CHUNKING and PIPELINING offered).
+    bdat: bool,
+    /// An earlier BDAT chunk was refused: the transaction's outcome.
+    bdat_failed: Option<Outcome>,
 }
 
 impl Transaction {
@@ -363,7 +371,7 @@ impl ClientSession {
             Some(Expect::Mail) => "timed out waiting for the reply to MAIL",
             Some(Expect::Rcpt(_)) => "timed out waiting for the reply to RCPT",
             Some(Expect::Data) => "timed out waiting for the reply to DATA",
-            Some(Expect::Dot | Expect::DotIgnored) => {
+            Some(Expect::Dot | Expect::DotIgnored | Expect::Bdat | Expect::BdatLast) => {
                 "timed out waiting for the reply to the end of data"
             }
             None if self.phase == Phase::Body => "timed out sending the message content",
@@ -439,8 +447,22 @@ impl ClientSession {
             return;
         }
         self.now = now;
-        if let Some(enc) = self.current.as_mut().and_then(|tx| tx.encoder.as_mut()) {
-            enc.encode(data, &mut self.output);
+        let Some(tx) = self.current.as_mut() else {
+            return;
+        };
+        if let Some(enc) = tx.encoder.as_mut() {
+            if tx.bdat {
+                let mut chunk = Vec::with_capacity(data.len() + data.len() / 64 + 2);
+                enc.encode(data, &mut chunk);
+                if !chunk.is_empty() {
+                    self.output
+                        .extend_from_slice(format!("BDAT {}\r\n", chunk.len()).as_bytes());
+                    self.output.extend_from_slice(&chunk);
+                    self.expect.push_back(Expect::Bdat);
+                }
+            } else {
+                enc.encode(data, &mut self.output);
+            }
         }
         self.arm();
     }
@@ -451,10 +473,20 @@ impl ClientSession {
             return;
         }
         self.now = now;
+        let bdat = self.current.as_ref().is_some_and(|tx| tx.bdat);
         if let Some(enc) = self.current.as_mut().and_then(|tx| tx.encoder.take()) {
-            enc.finish(&mut self.output);
+            if bdat {
+                let mut last = Vec::new();
+                enc.finish(&mut last);
+                self.output
+                    .extend_from_slice(format!("BDAT {} LAST\r\n", last.len()).as_bytes());
+                self.output.extend_from_slice(&last);
+            } else {
+                enc.finish(&mut self.output);
+            }
         }
-        self.expect.push_back(Expect::Dot);
+        self.expect
+            .push_back(if bdat { Expect::BdatLast } else { Expect::Dot });
         self.phase = Phase::Ready;
         self.arm();
     }
@@ -555,7 +587,8 @@ impl ClientSession {
             Expect::Mail => self.mail_replied(reply),
             Expect::Rcpt(i) => self.rcpt_replied(i, reply),
             Expect::Data => self.data_replied(reply),
-            Expect::Dot => self.dot_replied(reply),
+            Expect::Dot | Expect::BdatLast => self.dot_replied(reply),
+            Expect::Bdat => self.bdat_replied(reply),
             Expect::DotIgnored => {
                 self.needs_rset = false;
                 self.end_failed_transaction();
@@ -693,7 +726,9 @@ impl ClientSession {
                 Expect::Mail => self.config.mail_timeout,
                 Expect::Rcpt(_) => self.config.rcpt_timeout,
                 Expect::Data => self.config.data_timeout,
-                Expect::Dot | Expect::DotIgnored => self.config.final_timeout,
+                Expect::Dot | Expect::DotIgnored | Expect::Bdat | Expect::BdatLast => {
+                    self.config.final_timeout
+                }
                 Expect::Ehlo
                 | Expect::Helo
                 | Expect::StartTls

@@ -807,3 +807,65 @@ fn dsn_requests_are_passed_on_only_to_a_server_offering_dsn() {
         "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n"
     );
 }
+
+const EHLO_CHUNKING: &str = "250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n";
+
+#[test]
+fn with_chunking_the_content_goes_as_bdat_without_dot_stuffing() {
+    let mut c = Client::opened(EHLO_CHUNKING);
+    let id = c.send("<a@example.org>", &["<b@example.net>", "<c@example.net>"]);
+    assert_eq!(
+        c.out(),
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\n",
+        "no DATA"
+    );
+    c.server("250 2.1.0 ok\r\n250 2.1.5 ok\r\n");
+    assert!(c.completed().is_empty());
+    c.server("550 5.1.1 no such user\r\n");
+    assert!(matches!(
+        c.events().last(),
+        Some(ClientEvent::BodyRequested { id: b }) if *b == id
+    ));
+    c.s.body_chunk(b"Subject: x\n\n.line\r\n", c.now);
+    c.s.body_chunk(b"end", c.now);
+    c.s.body_end(c.now);
+    assert_eq!(
+        c.out(),
+        "BDAT 21\r\nSubject: x\r\n\r\n.line\r\nBDAT 3\r\nendBDAT 2 LAST\r\n\r\n"
+    );
+    c.server("250 2.0.0 21 octets\r\n250 2.0.0 3 octets\r\n250 2.0.0 queued\r\n");
+    let done = c.completed();
+    assert_eq!(code(&done[0].1), ('A', 250));
+    assert_eq!(code(&done[0].2[0].1), ('A', 250));
+    assert_eq!(code(&done[0].2[1].1), ('P', 550));
+}
+
+#[test]
+fn a_refused_chunk_decides_the_message_and_no_recipient_means_no_bdat() {
+    let mut c = Client::opened(EHLO_CHUNKING);
+    c.send("<a@example.org>", &["<b@example.net>"]);
+    c.out();
+    c.server("250 ok\r\n250 ok\r\n");
+    c.events();
+    c.s.body_chunk(b"x\r\n", c.now);
+    c.s.body_end(c.now);
+    c.out();
+    c.server("552 5.3.4 too big\r\n554 5.5.1 no transaction\r\n");
+    let done = c.completed();
+    assert_eq!(code(&done[0].1), ('P', 552));
+
+    let mut c = Client::opened(EHLO_CHUNKING);
+    c.send("<a@example.org>", &["<b@example.net>"]);
+    c.out();
+    c.server("250 ok\r\n450 4.2.0 busy\r\n");
+    let done = c.completed();
+    assert_eq!(code(&done[0].1), ('T', 450));
+    assert_eq!(c.out(), "", "no BDAT when nobody took the message");
+    // MAIL refused: the last RCPT reply ends it.
+    let mut c = Client::opened(EHLO_CHUNKING);
+    c.send("<a@example.org>", &["<b@example.net>"]);
+    c.out();
+    c.server("550 5.7.1 no\r\n503 5.5.1 need MAIL\r\n");
+    let done = c.completed();
+    assert_eq!(code(&done[0].1), ('P', 550));
+}

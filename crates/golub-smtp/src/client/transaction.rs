@@ -35,8 +35,13 @@ impl ClientSession {
         let Some(tx) = &mut self.current else {
             return;
         };
+        let last = index + 1 == tx.rcpts.len();
         if !tx.mail.as_ref().is_some_and(Outcome::is_accepted) {
             // Pipelined after a refused MAIL: the MAIL reply decides for everyone.
+            if last && tx.bdat {
+                // No DATA was pipelined to end it.
+                self.end_failed_transaction();
+            }
             return;
         }
         let outcome = Outcome::of(reply);
@@ -48,6 +53,35 @@ impl ClientSession {
             .push_back(ClientEvent::RecipientReplied { id, index, outcome });
         if !self.extensions.pipelining {
             self.next_command();
+        } else if last && self.current.as_ref().is_some_and(|tx| tx.bdat) {
+            self.start_bdat();
+        }
+    }
+
+    /// Every RCPT is answered: the content goes as BDAT chunks if anyone took it.
+    fn start_bdat(&mut self) {
+        let Some(tx) = &mut self.current else {
+            return;
+        };
+        if tx.any_accepted() {
+            tx.data_sent = true;
+            tx.encoder = Some(DotStuffer::for_bdat());
+            self.phase = Phase::Body;
+            let id = tx.msg.id;
+            self.events.push_back(ClientEvent::BodyRequested { id });
+        } else {
+            self.end_failed_transaction();
+        }
+    }
+
+    /// A BDAT chunk before the last was answered; a refusal decides the message (the
+    /// chunks after it are refused too, RFC 3030 §4.2).
+    pub(super) fn bdat_replied(&mut self, reply: Reply) {
+        let Some(tx) = &mut self.current else {
+            return;
+        };
+        if !(200..300).contains(&reply.code) && tx.bdat_failed.is_none() {
+            tx.bdat_failed = Some(Outcome::of(reply));
         }
     }
 
@@ -108,7 +142,8 @@ impl ClientSession {
 
     pub(super) fn dot_replied(&mut self, reply: Reply) {
         self.needs_rset = false;
-        self.finish(Outcome::of(reply));
+        let failed = self.current.as_mut().and_then(|tx| tx.bdat_failed.take());
+        self.finish(failed.unwrap_or_else(|| Outcome::of(reply)));
     }
 
     /// The transaction ended without content: MAIL refused, or no recipient accepted.
@@ -262,6 +297,9 @@ impl ClientSession {
             next_rcpt: 0,
             data_sent: false,
             encoder: None,
+            // RFC 3030 §4.2: chunks are pipelined, so only with PIPELINING too.
+            bdat: self.extensions.chunking && self.extensions.pipelining,
+            bdat_failed: None,
         });
         self.command(&line, Expect::Mail);
         if self.extensions.pipelining
@@ -276,11 +314,14 @@ impl ClientSession {
                 .map(|(i, p)| rcpt_line(&tx.msg.envelope, i, p, dsn))
                 .collect();
             tx.next_rcpt = n;
-            tx.data_sent = true;
+            let bdat = tx.bdat;
+            tx.data_sent = !bdat;
             for (i, l) in lines.iter().enumerate() {
                 self.command(l, Expect::Rcpt(i));
             }
-            self.command("DATA", Expect::Data);
+            if !bdat {
+                self.command("DATA", Expect::Data);
+            }
         }
     }
 }
