@@ -9,6 +9,7 @@
 
 mod local;
 mod remote;
+mod runner;
 mod tls;
 
 pub use remote::{OutboundSettings, Relay};
@@ -130,7 +131,7 @@ impl Delivery {
             in_flight: InFlight::default(),
             sender: sender.clone(),
         });
-        let runner = local::Runner::new(core.clone());
+        let runner = runner::Runner::new(core.clone());
         let thread = std::thread::Builder::new()
             .name("golub-delivery".into())
             .spawn(move || runner.run(receiver))?;
