@@ -279,10 +279,16 @@ async fn zone_server() -> (SocketAddr, ServerTask) {
     let mut catalog = Catalog::new();
     catalog.upsert(origin.into(), vec![Arc::new(zone)]);
     let mut server = hickory_server::Server::new(catalog);
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // UDP and TCP on one port: the UDP port the system picks may be taken for TCP by
+    // another socket, so pick again until both are free.
+    let (udp, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
+            break (udp, tcp);
+        }
+    };
     let addr = udp.local_addr().unwrap();
     server.register_socket(udp);
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     server.register_listener(tcp, std::time::Duration::from_secs(5), 4096);
     let task = tokio::spawn(async move {
         let _server = server;
