@@ -3,6 +3,7 @@
 //! the sender's INBOX receives the RFC 3464 report those parameters ask for, or none.
 //! Every wait polls with a deadline.
 
+use golub_testkit::report::{field, status_fields};
 use golub_testkit::{TestServer, python};
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
@@ -43,38 +44,6 @@ async fn server() -> TestServer {
         .add_alias("gone@example.org", &["nobody@example.org".to_string()])
         .unwrap();
     t
-}
-
-/// The delivery-status part's field groups: per message first, then per recipient.
-fn status_fields(m: &Message<'_>) -> Vec<Vec<(String, String)>> {
-    let part = m
-        .parts
-        .iter()
-        .find(|p| {
-            p.content_type()
-                .is_some_and(|c| c.subtype() == Some("delivery-status"))
-        })
-        .expect("a delivery-status part");
-    std::str::from_utf8(part.contents())
-        .unwrap()
-        .split("\r\n\r\n")
-        .filter(|g| !g.trim().is_empty())
-        .map(|g| {
-            g.lines()
-                .map(|l| {
-                    let (k, v) = l.split_once(':').expect("a field");
-                    (k.to_string(), v.trim().to_string())
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn field<'a>(group: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    group
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// The `type/subtype` of the report's last part: what it returns of the original.

@@ -5,6 +5,7 @@
 
 use golub_server::config::{HumanDuration, RouteConfig, TlsMode};
 use golub_testkit::dns::{DnsServer, Entry};
+use golub_testkit::report::{field, status_fields};
 use golub_testkit::sink::{Behaviour, Sink};
 use golub_testkit::{DEADLINE, SmtpClient, TestServer, base64};
 use std::sync::Arc;
@@ -212,15 +213,24 @@ async fn a_permanent_refusal_bounces_with_the_remote_reply() {
         report.contains("Subject: Undelivered Mail Returned to Sender"),
         "{report}"
     );
-    assert!(
-        report.contains("Final-Recipient: rfc822; nobody@remote.example"),
-        "{report}"
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&inbox[0])
+        .unwrap();
+    let groups = status_fields(&parsed);
+    assert_eq!(groups.len(), 2, "one recipient reported: {report}");
+    let rcpt = &groups[1];
+    assert_eq!(
+        field(rcpt, "Final-Recipient"),
+        Some("rfc822; nobody@remote.example")
+    );
+    assert_eq!(field(rcpt, "Action"), Some("failed"));
+    assert_eq!(field(rcpt, "Status"), Some("5.1.1"));
+    assert_eq!(field(rcpt, "Remote-MTA"), Some("dns; mx.remote.example"));
+    assert_eq!(
+        field(rcpt, "Diagnostic-Code"),
+        Some("smtp; 550 5.1.1 no such user here")
     );
     assert!(!report.contains("friend@remote.example"), "{report}");
-    assert!(
-        report.contains("Action: failed\r\nStatus: 5.1.1\r\n"),
-        "{report}"
-    );
     assert!(
         report.contains("Remote-MTA: dns; mx.remote.example\r\n")
             && report.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user here\r\n")

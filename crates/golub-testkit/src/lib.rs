@@ -6,6 +6,7 @@
 
 pub mod blocking;
 pub mod dns;
+pub mod report;
 pub mod serve;
 pub mod sink;
 
