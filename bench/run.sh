@@ -439,7 +439,7 @@ echo "## Results (median of $ROUNDS rounds; plans took $(python3 -c "print(f'{$E
 echo
 python3 "$HERE/summary.py" "$RAW" "${PLANS[@]}"
 echo
-echo "Raw rows (round plan target msgs/s accepted errors p50_ms p99_ms drain_s note): $RAW"
+echo "Raw rows (round plan target msgs/s accepted errors p50_ms p99_ms drain_s note relay): $RAW"
 if [[ $POP3 == 1 ]]; then
     echo
     echo "## POP3 (median of $ROUNDS rounds; each session $POP3_ROUNDS rounds of RETR 1..n, no DELE)"
