@@ -5,12 +5,15 @@
   mailcount.py wait KIND PATH EXPECTED TIMEOUT_S
 
 KIND is "golub" (PATH is data_dir: counts rows of `messages` in golub.db, one per
-mailbox delivery) or "maildir" (PATH is a directory: counts files in every */new and
-*/cur below it). `wait` polls every 10 ms until the count reaches EXPECTED or the
+mailbox delivery), "maildir" (PATH is a directory: counts files in every */new and
+*/cur below it), "sink" (PATH is the stdout of `smtp-sink -c`: the messages it has
+accepted, its last "mesg=N") or "sink-sessions" (the same file: the connections that
+have ended, its last "sess=N"). `wait` polls every 10 ms until the count reaches EXPECTED or the
 timeout passes; it prints the count, the seconds waited and the Unix time it stopped, and exits 1
 on timeout.
 """
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -37,7 +40,28 @@ def count_maildir(root):
     return n
 
 
+def count_sink(path, field):
+    # smtp-sink -c appends "sess=N quit=N mesg=N" and a \r or \n after every event;
+    # the last complete record holds the totals
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 256))
+            tail = f.read().decode("ascii", "replace")
+    except FileNotFoundError:
+        return 0
+    found = re.findall(r"sess=(\d+) quit=(\d+) mesg=(\d+)[\r\n]", tail)
+    if not found:
+        return 0
+    sess, _, mesg = found[-1]
+    return int(mesg if field == "mesg" else sess)
+
+
 def count(kind, path):
+    if kind == "sink":
+        return count_sink(path, "mesg")
+    if kind == "sink-sessions":
+        return count_sink(path, "sess")
     if kind == "golub":
         return count_golub(path)
     if kind == "maildir":

@@ -6,6 +6,9 @@
 #   postfix    127.0.0.1:$POSTFIX_PORT  (own instance: postfix -c $BENCH_DIR/postfix/etc)
 #   opensmtpd  127.0.0.1:$OSMTPD_PORT   (Debian's binary unpacked under $BENCH_DIR)
 #   smtp-sink  127.0.0.1:$SINK_PORT     (Postfix's test server, stores nothing)
+#   relay sink 127.0.0.1:$RELAY_SINK_PORT (a second smtp-sink: the next hop of relay.test
+#                                       for Golub and Postfix; its running counts of
+#                                       sessions and messages in $BENCH_DIR/relaysink/counts)
 #   golub POP3 127.0.0.1:$GOLUB_POP3_PORT (the same Golub; plaintext USER/PASS allowed)
 #   dovecot    127.0.0.1:$DOVECOT_PORT  (POP3 only, own instance: dovecot -c
 #                                       $BENCH_DIR/dovecot/dovecot.conf, serving the
@@ -16,6 +19,7 @@
 # delivers it into its mailbox store (Golub: SQLite; Postfix, OpenSMTPD: Maildir).
 # pop0..pop9 are the POP3 plan's maildrops (no SMTP plan sends to them); their password
 # is "bench" in Golub and Dovecot.
+# Golub and Postfix also relay relay.test (any local part, from anyone) to the relay sink.
 set -euo pipefail
 
 BENCH_DIR=${BENCH_DIR:-/tmp/golub-bench}
@@ -23,6 +27,9 @@ GOLUB_PORT=${GOLUB_PORT:-12525}
 POSTFIX_PORT=${POSTFIX_PORT:-12526}
 OSMTPD_PORT=${OSMTPD_PORT:-12527}
 SINK_PORT=${SINK_PORT:-12528}
+RELAY_SINK_PORT=${RELAY_SINK_PORT:-12529}
+# per-destination concurrency of both relays (Golub's default; Postfix's is 20)
+RELAY_CONCURRENCY=${RELAY_CONCURRENCY:-10}
 GOLUB_POP3_PORT=${GOLUB_POP3_PORT:-12110}
 DOVECOT_PORT=${DOVECOT_PORT:-12111}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -115,6 +122,14 @@ allow_plaintext = true
 # the load generator and the 10,000-idle-connection test all come from 127.0.0.1
 max_connections = 20000
 max_connections_per_ip = 20000
+
+[delivery]
+# the relay sink offers no STARTTLS; Postfix's instance does not use TLS either
+tls = "none"
+max_connections_per_domain = $RELAY_CONCURRENCY
+
+[routes]
+"relay.test" = "127.0.0.1:$RELAY_SINK_PORT"
 EOF
     local g=("$GOLUB_BIN" --config "$d/golub.toml")
     "${g[@]}" domain add example.org >/dev/null
@@ -207,6 +222,12 @@ virtual_mailbox_base = $d/maildir
 virtual_minimum_uid = 100
 virtual_uid_maps = static:$uid
 virtual_gid_maps = static:$gid
+
+# relay.test is relayed to the relay sink by smtp(8), connection cache on demand
+# (the default); the same per-destination concurrency as Golub's instance (see README)
+relay_domains = relay.test
+transport_maps = inline:{relay.test=smtp:[127.0.0.1]:$RELAY_SINK_PORT}
+smtp_destination_concurrency_limit = $RELAY_CONCURRENCY
 EOF
     cat >"$d/etc/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command
@@ -321,6 +342,26 @@ stop_sink() {
     rm -f "$f"
 }
 
+# The next hop of relay.test for Golub and Postfix. -c writes "sess=N quit=N mesg=N"
+# to stdout whenever a message's "." is received, a QUIT is read or a session ends:
+# mesg counts the messages it accepted, sess the connections that have ended.
+start_relay_sink() {
+    local d=$BENCH_DIR/relaysink
+    rm -rf "$d"
+    mkdir -p "$d"
+    (ulimit -n $NOFILE; exec setsid smtp-sink -c -u postfix 127.0.0.1:$RELAY_SINK_PORT 256 \
+        >"$d/counts" 2>"$d/stderr.log" </dev/null) &
+    echo $! >"$d/pid"
+    wait_port "$RELAY_SINK_PORT" "relay smtp-sink"
+    log "relay smtp-sink pid $(cat "$d/pid") on 127.0.0.1:$RELAY_SINK_PORT (counts in $d/counts)"
+}
+
+stop_relay_sink() {
+    local f=$BENCH_DIR/relaysink/pid
+    if [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null; then kill -TERM "$(cat "$f")"; fi
+    rm -f "$f"
+}
+
 # ---------------------------------------------------------------- dovecot (POP3)
 # Serves the Maildirs of Postfix's instance ($BENCH_DIR/postfix/maildir/example.org/<user>)
 # as vmail; users and {ARGON2ID} passwords (Golub stores argon2id too) in a passwd-file.
@@ -390,11 +431,13 @@ stop_all() {
     stop_postfix
     stop_opensmtpd
     stop_sink
+    stop_relay_sink
     stop_dovecot
 }
 
 status() {
-    for p in "$GOLUB_PORT golub" "$POSTFIX_PORT postfix" "$OSMTPD_PORT opensmtpd" "$SINK_PORT smtp-sink"; do
+    for p in "$GOLUB_PORT golub" "$POSTFIX_PORT postfix" "$OSMTPD_PORT opensmtpd" "$SINK_PORT smtp-sink" \
+        "$RELAY_SINK_PORT relay-smtp-sink"; do
         set -- $p
         if wait_port_once "$1"; then echo "$2 up on $1"; else echo "$2 down"; fi
     done
@@ -423,6 +466,7 @@ start)
     start_postfix
     start_opensmtpd
     start_sink
+    start_relay_sink
     start_dovecot
     ;;
 stop) stop_all ;;

@@ -3,6 +3,8 @@
 Golub's ratio to each peer, and the median p50/p99 latency (golub-bench plans).
 
   summary.py RESULTS.tsv PLAN-SPEC...   (the PLANS entries of run.sh, for labels/order)
+                                        (relay plans: also their accept-side rate and the
+                                        connections the relay sink saw)
   summary.py --pop3 POP3.tsv            (the POP3 rows: msgs/s, MB/s, Golub/Dovecot)
 """
 import json
@@ -58,6 +60,49 @@ def pop3(path):
             print(f"- {plan} / {target}: {json.dumps(e)}")
 
 
+def relay_table(labels, rows):
+    """The relay plans: delivered/s at the sink, accepted/s, connections the sink saw."""
+    plans = [p for p in labels if any(rows.get((p, t), {}).get("relay") for t in ("golub", "postfix"))]
+    if not plans:
+        return
+    print()
+    print("Relay plans, median over rounds: messages per second counted at the relay sink "
+          "(from the start of the load until the sink counted the last), messages per second "
+          "accepted by the target (golub-bench's rate), and the connections the sink saw per "
+          "load (messages per connection):")
+    print()
+    hdr = ["plan", "Golub delivered/s", "Postfix delivered/s", "Golub/Postfix",
+           "Golub accepted/s", "Postfix accepted/s", "Golub connections (msgs/conn)",
+           "Postfix connections (msgs/conn)"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for plan in plans:
+        g = rows.get((plan, "golub"), {}).get("relay", [])
+        p = rows.get((plan, "postfix"), {}).get("relay", [])
+        med = lambda rs, k: statistics.median(r[k] for r in rs) if rs else None
+        fmt = lambda v: f"{v:.0f}" if v is not None else "n/a"
+
+        def conns(rs):
+            if not rs:
+                return "n/a"
+            c = med(rs, "sink_conns")
+            per = statistics.median(r["accepted"] / r["sink_conns"] for r in rs if r["sink_conns"])
+            return f"{c:.0f} ({per:.0f})"
+        gr, pr = med(g, "rate"), med(p, "rate")
+        cells = [labels[plan], fmt(gr), fmt(pr), f"{gr / pr:.2f}" if gr and pr else "n/a",
+                 fmt(med(g, "accept_msgs_per_s")), fmt(med(p, "accept_msgs_per_s")),
+                 conns(g), conns(p)]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("Per round (delivered/s, accepted/s, connections):")
+    print()
+    for plan in plans:
+        for t in ("golub", "postfix"):
+            rs = rows.get((plan, t), {}).get("relay", [])
+            print(f"- {plan} / {NAMES[t]}: " + "; ".join(
+                f"{r['rate']:.0f}, {r['accept_msgs_per_s']:.0f}, {r['sink_conns']}" for r in rs))
+
+
 def main():
     if sys.argv[1] == "--pop3":
         return pop3(sys.argv[2])
@@ -72,8 +117,11 @@ def main():
         if len(f) < 10:
             continue
         rnd, plan, target, rate, accepted, errors, p50, p99, drain, note = f[:10]
-        r = rows.setdefault((plan, target), {"rate": [], "err": {}, "p50": [], "p99": [], "notes": []})
+        r = rows.setdefault((plan, target), {"rate": [], "err": {}, "p50": [], "p99": [], "notes": [],
+                                             "relay": []})
         r["rate"].append(float(rate))
+        if len(f) > 10 and f[10].strip():
+            r["relay"].append(dict(json.loads(f[10]), rate=float(rate), accepted=int(accepted)))
         try:
             for k, v in json.loads(errors).items():
                 r["err"][k] = r["err"].get(k, 0) + (v if isinstance(v, int) else 1)
@@ -126,6 +174,8 @@ def main():
         if any_lat:
             print("| " + " | ".join(cells) + " |")
 
+    relay_table(labels, rows)
+
     problems = [(k, v) for k, v in sorted(rows.items()) if v["err"] or v["notes"]]
     print()
     if problems:
@@ -135,7 +185,8 @@ def main():
             print(f"- {plan} / {NAMES[t]}: errors {json.dumps(v['err'])}"
                   + (f"; {'; '.join(v['notes'])}" if v["notes"] else ""))
     else:
-        print("No errors, no time limits reached, every accepted message reached its mailbox.")
+        print("No errors, no time limits reached, every accepted message reached its mailbox "
+              "(relay plans: the relay sink).")
 
 
 if __name__ == "__main__":
