@@ -365,6 +365,7 @@ pub fn header_section(message: &[u8], limit: usize) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use golub_testkit::report::{field, status_fields};
     use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders};
 
     const ORIGINAL: &[u8] = b"From: <sender@example.org>\r\nSubject: hello\r\n\r\nthe body\r\n";
@@ -407,34 +408,6 @@ mod tests {
                 (name.to_ascii_lowercase(), p)
             })
             .collect()
-    }
-
-    /// The delivery-status part's field groups (RFC 3464 §2.1): per message, then one per
-    /// recipient, each as (name, value) in order.
-    fn status_fields(m: &Message<'_>) -> Vec<Vec<(String, String)>> {
-        let (_, part) = parts(m)
-            .into_iter()
-            .find(|(t, _)| t == "message/delivery-status")
-            .expect("a delivery-status part");
-        let text = std::str::from_utf8(part.contents()).unwrap();
-        text.split("\r\n\r\n")
-            .filter(|g| !g.trim().is_empty())
-            .map(|g| {
-                g.lines()
-                    .map(|l| {
-                        let (k, v) = l.split_once(':').expect("a field");
-                        (k.to_string(), v.trim().to_string())
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    fn field<'a>(group: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        group
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 
     fn parse(bytes: &[u8]) -> Message<'_> {

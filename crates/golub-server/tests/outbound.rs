@@ -85,6 +85,16 @@ fn queued(t: &TestServer) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A sink on 127.0.0.2 answering as `behaviour`, and a DNS server in which `domain`'s MX
+/// is that address; the port is the one the server under test must deliver to.
+async fn mx_to_sink(domain: &str, behaviour: Behaviour) -> (u16, Sink, DnsServer) {
+    let port = free_port();
+    let sink = Sink::start(&format!("127.0.0.2:{port}"), behaviour).await;
+    let mx = format!("mx.{domain}");
+    let dns = DnsServer::start(vec![Entry::mx(domain, 10, &mx), Entry::a(&mx, "127.0.0.2")]).await;
+    (port, sink, dns)
+}
+
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -139,9 +149,8 @@ async fn mail_goes_to_the_most_preferred_mx_that_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporary_refusal_is_retried_and_then_delivered() {
-    let port = free_port();
-    let sink = Sink::start(
-        &format!("127.0.0.2:{port}"),
+    let (port, sink, dns) = mx_to_sink(
+        "remote.example",
         Behaviour {
             rcpt: Arc::new(|_, seen| {
                 if seen == 0 {
@@ -153,11 +162,6 @@ async fn a_temporary_refusal_is_retried_and_then_delivered() {
             ..Behaviour::default()
         },
     )
-    .await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("remote.example", 10, "mx.remote.example"),
-        Entry::a("mx.remote.example", "127.0.0.2"),
-    ])
     .await;
     let t = server(&dns, port, |_| {}).await;
     assert!(
@@ -177,9 +181,8 @@ async fn a_temporary_refusal_is_retried_and_then_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_refusal_bounces_with_the_remote_reply() {
-    let port = free_port();
-    let sink = Sink::start(
-        &format!("127.0.0.2:{port}"),
+    let (port, sink, dns) = mx_to_sink(
+        "remote.example",
         Behaviour {
             rcpt: Arc::new(|addr, _| {
                 if addr.starts_with("nobody") {
@@ -191,11 +194,6 @@ async fn a_permanent_refusal_bounces_with_the_remote_reply() {
             ..Behaviour::default()
         },
     )
-    .await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("remote.example", 10, "mx.remote.example"),
-        Entry::a("mx.remote.example", "127.0.0.2"),
-    ])
     .await;
     let t = server(&dns, port, |_| {}).await;
     let r = submit(
@@ -272,19 +270,13 @@ async fn an_unreachable_destination_defers_and_warns_the_sender() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helo_is_used_when_ehlo_is_refused() {
-    let port = free_port();
-    let sink = Sink::start(
-        &format!("127.0.0.2:{port}"),
+    let (port, sink, dns) = mx_to_sink(
+        "old.example",
         Behaviour {
             refuse_ehlo: true,
             ..Behaviour::default()
         },
     )
-    .await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("old.example", 10, "mx.old.example"),
-        Entry::a("mx.old.example", "127.0.0.2"),
-    ])
     .await;
     let t = server(&dns, port, |_| {}).await;
     assert!(
@@ -298,13 +290,7 @@ async fn helo_is_used_when_ehlo_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_tls_defers_when_the_peer_has_no_starttls() {
-    let port = free_port();
-    let sink = Sink::start(&format!("127.0.0.2:{port}"), Behaviour::default()).await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("plain.example", 10, "mx.plain.example"),
-        Entry::a("mx.plain.example", "127.0.0.2"),
-    ])
-    .await;
+    let (port, sink, dns) = mx_to_sink("plain.example", Behaviour::default()).await;
     let t = server(&dns, port, |c| c.delivery.tls = TlsMode::Require).await;
     assert!(
         submit(&t, &["a@plain.example"], "tls")
@@ -351,13 +337,7 @@ async fn a_null_mx_and_an_unknown_domain_bounce_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_to_one_destination_share_connections() {
-    let port = free_port();
-    let sink = Sink::start(&format!("127.0.0.2:{port}"), Behaviour::default()).await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("busy.example", 10, "mx.busy.example"),
-        Entry::a("mx.busy.example", "127.0.0.2"),
-    ])
-    .await;
+    let (port, sink, dns) = mx_to_sink("busy.example", Behaviour::default()).await;
     let t = server(&dns, port, |c| {
         c.delivery.max_connections_per_domain = 2;
         c.delivery.idle_timeout = HumanDuration::secs(5);
@@ -412,13 +392,7 @@ async fn a_routed_domain_is_relayed_for_anyone_to_its_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_success_brings_a_relayed_and_a_delivered_report() {
-    let port = free_port();
-    let sink = Sink::start(&format!("127.0.0.2:{port}"), Behaviour::default()).await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("remote.example", 10, "mx.remote.example"),
-        Entry::a("mx.remote.example", "127.0.0.2"),
-    ])
-    .await;
+    let (port, sink, dns) = mx_to_sink("remote.example", Behaviour::default()).await;
     let t = server(&dns, port, |_| {}).await;
     let r = submit(
         &t,
@@ -594,19 +568,13 @@ impl Drop for Killed {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_connection_the_peer_closed_is_replaced_without_deferring() {
-    let port = free_port();
-    let sink = Sink::start(
-        &format!("127.0.0.2:{port}"),
+    let (port, sink, dns) = mx_to_sink(
+        "remote.example",
         Behaviour {
             close_after_message: true,
             ..Behaviour::default()
         },
     )
-    .await;
-    let dns = DnsServer::start(vec![
-        Entry::mx("remote.example", 10, "mx.remote.example"),
-        Entry::a("mx.remote.example", "127.0.0.2"),
-    ])
     .await;
     // A deferral would wait an hour: the second message must go through at once.
     let t = server(&dns, port, |c| {
