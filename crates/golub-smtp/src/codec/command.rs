@@ -252,6 +252,20 @@ fn params(rest: &str) -> Result<impl Iterator<Item = (&str, Option<&str>)>, Erro
         }))
 }
 
+/// A parameter's value; an error when it has none or was given before.
+fn value_once<'a, T>(
+    slot: &Option<T>,
+    value: Option<&'a str>,
+    needs_value: &'static str,
+    given_twice: &'static str,
+) -> Result<&'a str, Error> {
+    let v = value.ok_or(Error::Syntax(needs_value))?;
+    if slot.is_some() {
+        return Err(Error::Syntax(given_twice));
+    }
+    Ok(v)
+}
+
 fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
     let rest = strip_keyword(args, "FROM:").ok_or(Error::Syntax("expected from:<address>"))?;
     let (path, rest) = split_path(rest).ok_or(Error::Syntax("expected from:<address>"))?;
@@ -259,20 +273,14 @@ fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
     for (key, value) in params(rest)? {
         let is = |name: &str| key.eq_ignore_ascii_case(name);
         if is("SIZE") {
-            let v = value.ok_or(Error::Syntax("size needs a value"))?;
-            if p.size.is_some() {
-                return Err(Error::Syntax("size given twice"));
-            }
+            let v = value_once(&p.size, value, "size needs a value", "size given twice")?;
             // RFC 1870 §6: size-value ::= 1*20DIGIT.
             if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Error::Syntax("bad size value"));
             }
             p.size = Some(v.parse().unwrap_or(u64::MAX));
         } else if is("BODY") {
-            let v = value.ok_or(Error::Syntax("body needs a value"))?;
-            if p.body.is_some() {
-                return Err(Error::Syntax("body given twice"));
-            }
+            let v = value_once(&p.body, value, "body needs a value", "body given twice")?;
             p.body = Some(if v.eq_ignore_ascii_case("7BIT") {
                 BodyType::SevenBit
             } else if v.eq_ignore_ascii_case("8BITMIME") {
@@ -286,25 +294,16 @@ fn parse_mail(kind: MailKind, args: &str) -> Result<Command, Error> {
             }
             p.smtputf8 = true;
         } else if is("AUTH") {
-            let v = value.ok_or(Error::Syntax("auth needs a value"))?;
-            if p.auth.is_some() {
-                return Err(Error::Syntax("auth given twice"));
-            }
+            let v = value_once(&p.auth, value, "auth needs a value", "auth given twice")?;
             if v != "<>" && !is_xtext(v) {
                 return Err(Error::Syntax("bad auth value"));
             }
             p.auth = Some(v.to_string());
         } else if is("RET") {
-            let v = value.ok_or(Error::Syntax("ret needs a value"))?;
-            if p.ret.is_some() {
-                return Err(Error::Syntax("ret given twice"));
-            }
+            let v = value_once(&p.ret, value, "ret needs a value", "ret given twice")?;
             p.ret = Some(Ret::parse(v).map_err(dsn_syntax)?);
         } else if is("ENVID") {
-            let v = value.ok_or(Error::Syntax("envid needs a value"))?;
-            if p.envid.is_some() {
-                return Err(Error::Syntax("envid given twice"));
-            }
+            let v = value_once(&p.envid, value, "envid needs a value", "envid given twice")?;
             p.envid = Some(dsn::parse_envid(v).map_err(dsn_syntax)?);
         } else {
             return Err(Error::UnknownParameter(key.to_string()));
@@ -375,16 +374,15 @@ fn parse_rcpt(args: &str, smtputf8: bool) -> Result<Command, Error> {
     for (key, value) in params(rest)? {
         let is = |name: &str| key.eq_ignore_ascii_case(name);
         if is("NOTIFY") {
-            let v = value.ok_or(Error::Syntax("notify needs a value"))?;
-            if p.notify.is_some() {
-                return Err(Error::Syntax("notify given twice"));
-            }
+            let v = value_once(
+                &p.notify,
+                value,
+                "notify needs a value",
+                "notify given twice",
+            )?;
             p.notify = Some(Notify::parse(v).map_err(dsn_syntax)?);
         } else if is("ORCPT") {
-            let v = value.ok_or(Error::Syntax("orcpt needs a value"))?;
-            if p.orcpt.is_some() {
-                return Err(Error::Syntax("orcpt given twice"));
-            }
+            let v = value_once(&p.orcpt, value, "orcpt needs a value", "orcpt given twice")?;
             p.orcpt = Some(Orcpt::parse(v).map_err(dsn_syntax)?);
         } else {
             return Err(Error::UnknownParameter(key.to_string()));
