@@ -933,9 +933,12 @@ impl Connection {
             .map_err(|e| unreadable(e.to_string()))?;
         match source {
             BlobSource::Inline(data) => {
+                // Small bodies go out with the final dot in one write.
                 for piece in data.chunks(BODY_PIECE) {
                     self.session.body_chunk(piece, Instant::now());
-                    self.flush().await;
+                    if data.len() > BODY_PIECE {
+                        self.flush().await;
+                    }
                 }
             }
             BlobSource::File(path) => {
