@@ -12,6 +12,11 @@ use crate::cleanup::rfc5322_date;
 use golub_store::{BodyRef, NewMessage, QueuedMessage, Store};
 use golub_types::QueueId;
 use golub_types::dsn::Notify;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::{BodyPart, MimePart};
 
 /// The most of the original a report returns in full (`RET=FULL`, or no RET): Postfix's
 /// `bounce_size_limit`. A larger original is returned as its header section only, which
@@ -243,53 +248,26 @@ pub fn report_message(r: &Report<'_>) -> Vec<u8> {
             "2.0.0",
         ),
     };
-    let boundary = format!("{id}/{hostname}");
-    let date = rfc5322_date(now);
-    let mut m = String::new();
-    m.push_str(&format!(
-        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
-         To: <{to}>\r\n\
-         Subject: {subject}\r\n\
-         Date: {date}\r\n\
-         Message-ID: <{id}.{tag}@{hostname}>\r\n\
-         Auto-Submitted: auto-replied\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status;\r\n\
-         \tboundary=\"{boundary}\"\r\n\
-         \r\n\
-         This is a MIME-encapsulated message.\r\n\
-         \r\n\
-         --{boundary}\r\n\
-         Content-Type: text/plain; charset=us-ascii\r\n\
-         \r\n\
-         This is the mail system at host {hostname}.\r\n\
-         \r\n\
-         {summary}\r\n\
-         \r\n"
-    ));
+    // The human-readable part.
+    let mut text = format!("This is the mail system at host {hostname}.\r\n\r\n{summary}\r\n\r\n");
     for f in recipients {
         match f.remote_mta {
-            Some(mta) => m.push_str(&format!(
+            Some(mta) => text.push_str(&format!(
                 "<{}>: host {mta} said: {}\r\n",
                 f.original, f.reply
             )),
-            None => m.push_str(&format!("<{}>: {}\r\n", f.original, f.reply)),
+            None => text.push_str(&format!("<{}>: {}\r\n", f.original, f.reply)),
         }
     }
-    m.push_str(&format!(
-        "\r\n--{boundary}\r\n\
-         Content-Type: message/delivery-status\r\n\
-         \r\n\
-         Reporting-MTA: dns; {hostname}\r\n\
-         X-Golub-Queue-ID: {id}\r\n"
-    ));
+    // The machine-readable part (RFC 3464 §2.2, §2.3).
+    let mut status = format!("Reporting-MTA: dns; {hostname}\r\nX-Golub-Queue-ID: {id}\r\n");
     // RFC 3464 §2.2.1, RFC 3461 §6.3: the sender's envelope id, decoded from xtext.
     if !envid.is_empty() {
-        m.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        status.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
     }
-    m.push_str(&format!("Arrival-Date: {}\r\n", rfc5322_date(arrival)));
+    status.push_str(&format!("Arrival-Date: {}\r\n", rfc5322_date(arrival)));
     for f in recipients {
-        let status = match enhanced_code(f.reply) {
+        let code = match enhanced_code(f.reply) {
             // A success report says success whatever the text holds.
             Some(code) if !kind.is_success() || code.starts_with('2') => code,
             _ => default_status,
@@ -297,58 +275,78 @@ pub fn report_message(r: &Report<'_>) -> Vec<u8> {
         // RFC 3464 §2.3.1: the sender's ORCPT as given; without one, the address the
         // sender used, as Postfix does.
         if f.orcpt.is_empty() {
-            m.push_str(&format!(
+            status.push_str(&format!(
                 "\r\nOriginal-Recipient: rfc822; {}\r\n",
                 f.original
             ));
         } else {
-            m.push_str(&format!("\r\nOriginal-Recipient: {}\r\n", f.orcpt));
+            status.push_str(&format!("\r\nOriginal-Recipient: {}\r\n", f.orcpt));
         }
-        m.push_str(&format!(
+        status.push_str(&format!(
             "Final-Recipient: rfc822; {}\r\n\
              Action: {action}\r\n\
-             Status: {status}\r\n",
+             Status: {code}\r\n",
             f.final_address
         ));
         // RFC 3464 §2.3.5, §2.3.6: who said so, and what; our own findings are not SMTP
         // replies, so they get our own diagnostic type.
         match f.remote_mta {
-            Some(mta) => m.push_str(&format!(
+            Some(mta) => status.push_str(&format!(
                 "Remote-MTA: dns; {mta}\r\nDiagnostic-Code: smtp; {}\r\n",
                 f.reply
             )),
-            None => m.push_str(&format!("Diagnostic-Code: x-golub; {}\r\n", f.reply)),
+            None => status.push_str(&format!("Diagnostic-Code: x-golub; {}\r\n", f.reply)),
         }
         if let ReportKind::Delayed { retry_until } = kind {
-            m.push_str(&format!(
+            status.push_str(&format!(
                 "Will-Retry-Until: {}\r\n",
                 rfc5322_date(retry_until)
             ));
         }
     }
+    // The original, or its header section. RFC 2046 §5.2.1: a message/rfc822 body is
+    // never encoded, so the parts are written as they are ("raw" to mail-builder).
     let whole = original.len() as u64 == original_size;
-    let mut out;
-    if whole && returns_full(kind, ret, original_size) {
-        m.push_str(&format!(
-            "\r\n--{boundary}\r\n\
-             Content-Type: message/rfc822\r\n\
-             \r\n"
-        ));
-        out = m.into_bytes();
-        out.extend_from_slice(original);
+    let returned = if whole && returns_full(kind, ret, original_size) {
+        MimePart::new("message/rfc822", original)
     } else {
-        m.push_str(&format!(
-            "\r\n--{boundary}\r\n\
-             Content-Type: text/rfc822-headers\r\n\
-             \r\n"
-        ));
-        out = m.into_bytes();
-        out.extend_from_slice(header_section(original, HEADER_LIMIT));
-    }
+        MimePart::new(
+            "text/rfc822-headers",
+            header_section(original, HEADER_LIMIT),
+        )
+    };
+    let eight_bit = |b: &[u8]| if b.is_ascii() { "7bit" } else { "8bit" };
+    let returned = returned.transfer_encoding(eight_bit(original));
+    let report = MimePart::new(
+        ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
+        BodyPart::Multipart(vec![
+            MimePart::new(
+                ContentType::new("text/plain").attribute("charset", "utf-8"),
+                text.as_str(),
+            )
+            .transfer_encoding(eight_bit(text.as_bytes())),
+            // Bytes, not text: a delivery-status part has no charset.
+            MimePart::new("message/delivery-status", status.as_bytes())
+                .transfer_encoding(eight_bit(status.as_bytes())),
+            returned,
+        ]),
+    );
+    let mut out = MessageBuilder::new()
+        .from(Address::new_address(
+            Some("Mail Delivery System"),
+            format!("MAILER-DAEMON@{hostname}"),
+        ))
+        .to(Address::new_address(None::<&str>, to))
+        .subject(subject)
+        .date(now)
+        .message_id(format!("{id}.{tag}@{hostname}"))
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .body(report)
+        .write_to_vec()
+        .unwrap_or_default();
     if !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out
 }
 

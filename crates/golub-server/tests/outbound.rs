@@ -11,9 +11,9 @@ use golub_testkit::{DEADLINE, SmtpClient, TestServer, base64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A port free on 127.0.0.1 right now; sinks bind it on other loopback addresses.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// A port free on loopback address `ip` right now.
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -88,8 +88,8 @@ fn queued(t: &TestServer) -> Vec<(String, String)> {
 /// A sink on 127.0.0.2 answering as `behaviour`, and a DNS server in which `domain`'s MX
 /// is that address; the port is the one the server under test must deliver to.
 async fn mx_to_sink(domain: &str, behaviour: Behaviour) -> (u16, Sink, DnsServer) {
-    let port = free_port();
-    let sink = Sink::start(&format!("127.0.0.2:{port}"), behaviour).await;
+    let sink = Sink::start("127.0.0.2:0", behaviour).await;
+    let port = sink.addr.port();
     let mx = format!("mx.{domain}");
     let dns = DnsServer::start(vec![Entry::mx(domain, 10, &mx), Entry::a(&mx, "127.0.0.2")]).await;
     (port, sink, dns)
@@ -105,8 +105,8 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_goes_to_the_most_preferred_mx_that_answers() {
-    let port = free_port();
-    let sink = Sink::start(&format!("127.0.0.2:{port}"), Behaviour::default()).await;
+    let sink = Sink::start("127.0.0.2:0", Behaviour::default()).await;
+    let port = sink.addr.port();
     let dns = DnsServer::start(vec![
         Entry::mx("remote.example", 10, "mx.remote.example"),
         Entry::a("mx.remote.example", "127.0.0.2"),
@@ -241,7 +241,7 @@ async fn a_permanent_refusal_bounces_with_the_remote_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_destination_defers_and_warns_the_sender() {
-    let port = free_port();
+    let port = free_port("127.0.0.4");
     let dns = DnsServer::start(vec![
         Entry::mx("down.example", 10, "mx.down.example"),
         Entry::a("mx.down.example", "127.0.0.4"),
@@ -309,7 +309,7 @@ async fn required_tls_defers_when_the_peer_has_no_starttls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_null_mx_and_an_unknown_domain_bounce_at_once() {
     let dns = DnsServer::start(vec![Entry::mx("nomail.example", 0, ".")]).await;
-    let t = server(&dns, free_port(), |_| {}).await;
+    let t = server(&dns, 25, |_| {}).await;
     let r = submit(&t, &["a@nomail.example", "b@nxdomain.example"], "nowhere").await;
     assert!(r.starts_with("250"), "{r}");
     let start = Instant::now();
@@ -438,7 +438,7 @@ async fn notify_success_brings_a_relayed_and_a_delivered_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_deliver_to_each_other_by_mx_and_through_a_smart_host_with_auth() {
-    let port = free_port();
+    let port = free_port("127.0.0.5");
     let dns = DnsServer::start(vec![
         Entry::mx("b.example", 10, "mx.b.example"),
         Entry::a("mx.b.example", "127.0.0.5"),
@@ -505,7 +505,7 @@ async fn relaying_to_postfix_smtp_sink() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let dump = dir.path().join("dump");
-    let port = free_port();
+    let port = free_port("127.0.0.1");
     let mut cmd = std::process::Command::new(bin);
     if std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()

@@ -327,7 +327,13 @@ async fn lists_expand_and_alias_loops_bounce_to_the_sender() {
     let b = t.wait_for_inbox("bob@example.org", 2).await;
     let bounce = String::from_utf8_lossy(&b[1]);
     assert!(bounce.starts_with("Return-Path: <>\r\n"), "{bounce}");
-    assert!(bounce.contains("report-type=delivery-status"), "{bounce}");
+    let report = mail_parser::MessageParser::default().parse(&b[1]).unwrap();
+    let ct = mail_parser::MimeHeaders::content_type(&report).unwrap();
+    assert_eq!(
+        (ct.subtype(), ct.attribute("report-type")),
+        (Some("report"), Some("delivery-status")),
+        "{bounce}"
+    );
     assert!(bounce.contains("Status: 5.4.6"), "{bounce}");
     assert!(bounce.contains("Subject: round and round"), "{bounce}");
     t.wait_for_empty_queue().await;
