@@ -9,3 +9,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod command;
+pub mod frame;
+pub mod mailbox_name;
+pub mod parse;
