@@ -112,10 +112,9 @@ impl<'a> Reader<'a> {
         {
             Err("trailing space".into())
         } else {
-            Err(format!(
-                "unexpected {:?} at the end",
-                show(self.rest_of_line())
-            ))
+            let rest = self.rest_of_line();
+            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+            Err(format!("unexpected {:?} at the end", show(rest)))
         }
     }
 
