@@ -221,8 +221,7 @@ fn folder_name(name: &str) -> Result<String> {
     if name.eq_ignore_ascii_case("INBOX") {
         return Ok("INBOX".into());
     }
-    if name.is_empty() || name.split('/').any(str::is_empty) || name.chars().any(char::is_control)
-    {
+    if name.is_empty() || name.split('/').any(str::is_empty) || name.chars().any(char::is_control) {
         return Err(Error::Invalid(format!("folder name {name:?}")));
     }
     Ok(name.to_string())
@@ -438,9 +437,9 @@ impl Store {
             let id = folder_id_by_name(tx, user_id, &name)?
                 .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
             let blobs: Vec<i64> = {
-                let mut stmt = tx
-                    .conn()
-                    .prepare_cached("DELETE FROM messages WHERE folder_id = ?1 RETURNING blob_id")?;
+                let mut stmt = tx.conn().prepare_cached(
+                    "DELETE FROM messages WHERE folder_id = ?1 RETURNING blob_id",
+                )?;
                 let rows = stmt.query_map([id], |r| r.get(0))?;
                 rows.collect::<std::result::Result<_, _>>()?
             };
@@ -504,7 +503,9 @@ impl Store {
             }
             for (old, new) in &renames {
                 tx.conn()
-                    .prepare_cached("UPDATE folders SET name = ?3 WHERE user_id = ?1 AND name = ?2")?
+                    .prepare_cached(
+                        "UPDATE folders SET name = ?3 WHERE user_id = ?1 AND name = ?2",
+                    )?
                     .execute(params![user_id, old, new])?;
             }
             Ok(())
@@ -826,11 +827,7 @@ impl Store {
     /// Removes the messages flagged `\Deleted` (IMAP EXPUNGE), or only those among
     /// `only_uids` (UID EXPUNGE, RFC 4315), in one transaction; returns their UIDs,
     /// ascending, recorded as vanished.
-    pub fn expunge_deleted(
-        &self,
-        folder_id: i64,
-        only_uids: Option<Vec<u32>>,
-    ) -> Result<Vec<u32>> {
+    pub fn expunge_deleted(&self, folder_id: i64, only_uids: Option<Vec<u32>>) -> Result<Vec<u32>> {
         let only = only_uids.map(sorted);
         let dir = self.dir().to_path_buf();
         self.write(move |tx| {
@@ -887,7 +884,13 @@ fn rename_inbox(tx: &mut Tx<'_>, user_id: i64, to: &str) -> Result<()> {
                  (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed)
              VALUES (?1, ?2, ?3, ?4, ?5, '', 0)",
         )?
-        .execute(params![user_id, to, uidvalidity as i64, uidnext, highestmodseq])?;
+        .execute(params![
+            user_id,
+            to,
+            uidvalidity as i64,
+            uidnext,
+            highestmodseq
+        ])?;
     let new_id = tx.conn().last_insert_rowid();
     let moved: i64 = tx
         .conn()

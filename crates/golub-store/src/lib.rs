@@ -279,4 +279,6 @@ pub fn unix_now() -> i64 {
 }
 
 #[cfg(test)]
+mod imap_tests;
+#[cfg(test)]
 mod tests;

@@ -73,7 +73,12 @@ pub(crate) fn bump_modseq(tx: &mut Tx<'_>, folder_id: i64) -> Result<u64> {
 }
 
 /// Records that `uid` left folder `folder_id` at `modseq` (for QRESYNC's VANISHED).
-pub(crate) fn record_vanished(tx: &mut Tx<'_>, folder_id: i64, uid: u32, modseq: u64) -> Result<()> {
+pub(crate) fn record_vanished(
+    tx: &mut Tx<'_>,
+    folder_id: i64,
+    uid: u32,
+    modseq: u64,
+) -> Result<()> {
     tx.conn()
         .prepare_cached(
             "INSERT OR REPLACE INTO vanished (folder_id, uid, modseq) VALUES (?1, ?2, ?3)",
