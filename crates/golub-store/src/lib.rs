@@ -19,6 +19,7 @@ mod check;
 mod checkpoint;
 mod directory;
 mod error;
+mod imap;
 mod mailbox;
 mod queue;
 mod readers;
@@ -29,6 +30,10 @@ pub use blob::{BlobId, BlobSource, BlobWriter, BodyRef};
 pub use check::{CheckReport, Finding};
 pub use directory::{AliasEntry, PasswordHashes, Recipient, User, hash_password, password_checks};
 pub use error::Error;
+pub use imap::{
+    Changes, CopyOutcome, FlagMode, FolderStatus, MessageFlags, MessageReader, StoreOutcome,
+    canonical_flags,
+};
 pub use mailbox::{Folder, MessageMeta};
 pub use queue::{
     Flush, NewMessage, NewRecipient, QueuedMessage, QueuedRecipient, RcptOutcome, RcptStatus,
@@ -273,5 +278,7 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+#[cfg(test)]
+mod imap_tests;
 #[cfg(test)]
 mod tests;

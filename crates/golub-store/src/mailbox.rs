@@ -41,9 +41,56 @@ pub struct MessageMeta {
     pub modseq: u64,
 }
 
+/// A fresh UIDVALIDITY: the creation time, or one more than the last one handed out if
+/// that is not below it. A folder created again under a name it had before (after a DELETE
+/// or a RENAME, or for a user removed and added again) so never gets an old value back
+/// (RFC 9051 §2.3.1.1), even within the same second.
+pub(crate) fn next_uidvalidity(tx: &mut Tx<'_>) -> Result<u32> {
+    let now = (unix_now() as u64).clamp(1, u32::MAX as u64) as i64;
+    let v: i64 = tx
+        .conn()
+        .prepare_cached(
+            "UPDATE uidvalidity SET last = MIN(MAX(last + 1, ?1), 4294967295) WHERE id = 1
+             RETURNING last",
+        )?
+        .query_row([now], |r| r.get(0))?;
+    Ok(v as u32)
+}
+
+/// Gives a folder a new HIGHESTMODSEQ (one more) and returns it: the modseq of every
+/// message one operation changes there.
+pub(crate) fn bump_modseq(tx: &mut Tx<'_>, folder_id: i64) -> Result<u64> {
+    let m: Option<i64> = tx
+        .conn()
+        .prepare_cached(
+            "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1
+             RETURNING highestmodseq",
+        )?
+        .query_row([folder_id], |r| r.get(0))
+        .optional()?;
+    m.map(|m| m as u64)
+        .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))
+}
+
+/// Records that `uid` left folder `folder_id` at `modseq` (for QRESYNC's VANISHED).
+pub(crate) fn record_vanished(
+    tx: &mut Tx<'_>,
+    folder_id: i64,
+    uid: u32,
+    modseq: u64,
+) -> Result<()> {
+    tx.conn()
+        .prepare_cached(
+            "INSERT OR REPLACE INTO vanished (folder_id, uid, modseq) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![folder_id, uid as i64, modseq as i64])?;
+    Ok(())
+}
+
 pub(crate) fn create_default_folders(tx: &mut Tx<'_>, user_id: i64) -> Result<()> {
-    // UIDVALIDITY only has to change when a folder is re-created; creation time does that.
-    let uidvalidity = (unix_now() as u64 & 0xFFFF_FFFF).max(1) as i64;
+    // The new folders share one UIDVALIDITY: it only has to differ between folders of the
+    // same name.
+    let uidvalidity = next_uidvalidity(tx)? as i64;
     for (name, special) in DEFAULT_FOLDERS {
         tx.conn().prepare_cached("INSERT INTO folders (user_id, name, uidvalidity, uidnext, highestmodseq, special_use)
              VALUES (?1, ?2, ?3, 1, 1, ?4)")?.execute(params![user_id, name, uidvalidity, special],
@@ -114,7 +161,7 @@ pub(crate) fn remove_all_messages(tx: &mut Tx<'_>, dir: &Path, user_id: i64) -> 
     Ok(())
 }
 
-fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
+pub(crate) fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Folder> {
     Ok(Folder {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -190,11 +237,14 @@ impl Store {
         })
     }
 
-    /// Removes messages from a folder for good (POP3 UPDATE, IMAP EXPUNGE).
+    /// Removes messages from a folder for good (POP3 UPDATE, IMAP EXPUNGE). The removal
+    /// is one change: the folder's HIGHESTMODSEQ goes up by one, and each removed UID is
+    /// recorded as vanished at that modseq.
     pub fn expunge(&self, folder_id: i64, uids: Vec<u32>) -> Result<usize> {
         let dir = self.dir().to_path_buf();
         self.write(move |tx| {
             let mut removed = 0;
+            let mut modseq = None;
             for uid in uids {
                 let blob: Option<i64> = tx
                     .conn()
@@ -205,15 +255,13 @@ impl Store {
                     .optional()?;
                 if let Some(b) = blob {
                     blob::release(tx, &dir, BlobId(b))?;
+                    let m = match modseq {
+                        Some(m) => m,
+                        None => *modseq.insert(bump_modseq(tx, folder_id)?),
+                    };
+                    record_vanished(tx, folder_id, uid, m)?;
                     removed += 1;
                 }
-            }
-            if removed > 0 {
-                tx.conn()
-                    .prepare_cached(
-                        "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = ?1",
-                    )?
-                    .execute([folder_id])?;
             }
             Ok(removed)
         })

@@ -122,6 +122,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE queue_rcpts ADD COLUMN notify TEXT NOT NULL DEFAULT '';
     ALTER TABLE queue_rcpts ADD COLUMN orcpt TEXT NOT NULL DEFAULT '';
     "#,
+    // 7: what IMAP needs beyond delivery. Messages by modseq (CONDSTORE's CHANGEDSINCE);
+    // the UIDs expunged from each folder with the modseq of their removal (QRESYNC's
+    // VANISHED, RFC 7162 §3.2.10), kept as long as the folder lives; the last UIDVALIDITY
+    // handed out, so that a folder created again under an old name never reuses one.
+    r#"
+    CREATE INDEX messages_modseq ON messages(folder_id, modseq);
+    CREATE TABLE vanished (
+        folder_id   INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        uid         INTEGER NOT NULL,
+        modseq      INTEGER NOT NULL,
+        PRIMARY KEY (folder_id, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX vanished_modseq ON vanished(folder_id, modseq);
+    CREATE TABLE uidvalidity (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        last        INTEGER NOT NULL
+    );
+    INSERT INTO uidvalidity (id, last) SELECT 1, COALESCE(MAX(uidvalidity), 0) FROM folders;
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.
