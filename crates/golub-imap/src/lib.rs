@@ -12,3 +12,4 @@ pub mod command;
 pub mod frame;
 pub mod mailbox_name;
 pub mod parse;
+pub mod mime;
