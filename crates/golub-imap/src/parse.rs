@@ -116,10 +116,16 @@ fn body(r: &mut Reader) -> R<Command> {
         "SUBSCRIBE" => Command::Subscribe(arg(r, n, "a mailbox name", Reader::astring)?),
         "UNSUBSCRIBE" => Command::Unsubscribe(arg(r, n, "a mailbox name", Reader::astring)?),
         "LIST" => list(r)?,
-        "LSUB" => Command::Lsub {
-            reference: arg(r, n, "a reference name", Reader::astring)?,
-            pattern: arg(r, n, "a mailbox pattern", Reader::list_mailbox)?,
-        },
+        "LSUB" => {
+            if !r.eat(b' ') {
+                return Err("LSUB needs a reference and a mailbox pattern".into());
+            }
+            let reference = reference(r).map_err(|e| format!("LSUB: {e}"))?;
+            Command::Lsub {
+                reference,
+                pattern: arg(r, n, "a mailbox pattern", Reader::list_mailbox)?,
+            }
+        }
         "STATUS" => Command::Status {
             mailbox: arg(r, n, "a mailbox name", Reader::astring)?,
             items: arg(r, n, "status items", |r| r.paren_list(false, status_item))?,
@@ -277,10 +283,9 @@ fn special_use_attr(r: &mut Reader) -> R<String> {
 /// LIST [(selection)] reference (pattern | (patterns)) [RETURN (options)] (RFC 5258).
 fn list(r: &mut Reader) -> R<Command> {
     let mut list = List::default();
-    if r.at_end() {
+    if r.at_end() || !r.eat(b' ') {
         return Err("LIST needs a reference and a mailbox pattern".into());
     }
-    r.sp().map_err(|e| format!("LIST: {e}"))?;
     if r.peek() == Some(b'(') {
         list.selection = r
             .paren_list(true, list_select)
@@ -293,7 +298,7 @@ fn list(r: &mut Reader) -> R<Command> {
         }
         r.sp().map_err(|e| format!("LIST: {e}"))?;
     }
-    list.reference = r.astring().map_err(|e| format!("LIST: {e}"))?;
+    list.reference = reference(r).map_err(|e| format!("LIST: {e}"))?;
     list.patterns = arg(r, "LIST", "a mailbox pattern", |r| {
         if r.peek() == Some(b'(') {
             r.paren_list(false, Reader::list_mailbox)
@@ -310,6 +315,16 @@ fn list(r: &mut Reader) -> R<Command> {
         })?;
     }
     Ok(Command::List(list))
+}
+
+/// A reference name. Python's imaplib sends an empty one as nothing at all
+/// (`LIST  "*"`); as Dovecot does, that is taken as "".
+fn reference(r: &mut Reader) -> R<Vec<u8>> {
+    if r.peek() == Some(b' ') {
+        Ok(Vec::new())
+    } else {
+        r.astring()
+    }
 }
 
 fn list_select(r: &mut Reader) -> R<ListSelect> {

@@ -4,12 +4,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod changes;
 pub mod cleanup;
 pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod dsn;
+pub mod imapd;
 pub mod metrics;
 pub mod net;
 pub mod pop3d;
@@ -69,7 +71,11 @@ pub struct Shared {
     pub limiter: Arc<ConnectionLimiter>,
     pub tls: Tls,
     pub auth_throttle: AuthThrottle,
+    /// Successful password checks, remembered for a minute.
+    pub login_cache: auth::LoginCache,
     pub pop3_locks: Arc<pop3d::MaildropLocks>,
+    /// Wakes IMAP sessions when their user's mailboxes change.
+    pub changes: Arc<changes::MailboxChanges>,
     pub metrics: Arc<Metrics>,
     session_ids: AtomicU64,
 }
@@ -94,6 +100,7 @@ impl Shared {
 enum Listener {
     Smtp(Service),
     Pop3 { implicit_tls: bool },
+    Imap { implicit_tls: bool },
 }
 
 impl Listener {
@@ -104,6 +111,10 @@ impl Listener {
                 implicit_tls: false,
             } => "pop3",
             Listener::Pop3 { implicit_tls: true } => "pop3s",
+            Listener::Imap {
+                implicit_tls: false,
+            } => "imap",
+            Listener::Imap { implicit_tls: true } => "imaps",
         }
     }
 }
@@ -209,6 +220,7 @@ impl Server {
                 None
             }
         };
+        let changes = Arc::new(changes::MailboxChanges::default());
         let delivery = Delivery::start(
             store.clone(),
             DeliveryConfig {
@@ -221,6 +233,7 @@ impl Server {
                 },
                 scan_interval: config.queue.scan_interval.0,
                 metrics: metrics.clone(),
+                changes: changes.clone(),
             },
             outbound_settings(&config),
             dns::HickoryResolver::new(&dns::ResolverSetup::from(&config.dns))
@@ -285,6 +298,16 @@ impl Server {
                 listeners.push((Listener::Pop3 { implicit_tls }, l));
             }
         }
+        for (implicit_tls, addrs) in [(false, &config.listen.imap), (true, &config.listen.imaps)] {
+            for addr in addrs {
+                let l = net::listener::bind(*addr).map_err(|cause| Error::Listen {
+                    addr: *addr,
+                    proto: if implicit_tls { "imaps" } else { "imap" },
+                    cause,
+                })?;
+                listeners.push((Listener::Imap { implicit_tls }, l));
+            }
+        }
         let metrics_listener = match config.metrics.listen {
             Some(addr) => Some(net::listener::bind(addr).map_err(|cause| Error::Listen {
                 addr,
@@ -301,7 +324,9 @@ impl Server {
             limiter,
             tls,
             auth_throttle,
+            login_cache: auth::LoginCache::default(),
             pop3_locks: Arc::new(pop3d::MaildropLocks::default()),
+            changes,
             metrics,
             session_ids: AtomicU64::new(1),
         });
@@ -324,6 +349,14 @@ impl Server {
                     tasks.spawn(smtpd::serve(
                         l,
                         service,
+                        shared.clone(),
+                        shutdown_rx.clone(),
+                    ));
+                }
+                Listener::Imap { implicit_tls } => {
+                    tasks.spawn(imapd::serve(
+                        l,
+                        implicit_tls,
                         shared.clone(),
                         shutdown_rx.clone(),
                     ));

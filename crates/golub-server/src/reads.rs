@@ -17,3 +17,16 @@ pub async fn read<T: Send + 'static>(
     });
     rx.await.unwrap_or(Err(StoreError::ReadersGone))
 }
+
+/// Runs the write `job` in the store's next group commit and waits for the commit,
+/// without blocking the runtime's thread.
+pub async fn write<T: Send + 'static>(
+    store: &Store,
+    job: impl FnOnce(&mut golub_store::Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.submit(job, move |r| {
+        let _ = tx.send(r);
+    });
+    rx.await.unwrap_or(Err(StoreError::WriterGone))
+}

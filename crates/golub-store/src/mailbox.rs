@@ -197,6 +197,41 @@ impl Store {
         })
     }
 
+    /// The metadata of the messages `uids` (ascending) of a folder, in UID order; UIDs
+    /// that are not there are left out. One range query per run of the list, so a FETCH
+    /// of a few messages in a large folder reads only those rows.
+    pub fn message_meta(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<MessageMeta>> {
+        let Some((&first, &last)) = uids.first().zip(uids.last()) else {
+            return Ok(Vec::new());
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT uid, blob_id, size, internal_date, flags, modseq
+                 FROM messages WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+            )?;
+            let rows = stmt.query_map(params![folder_id, first as i64, last as i64], |r| {
+                Ok(MessageMeta {
+                    uid: r.get::<_, i64>(0)? as u32,
+                    blob_id: BlobId(r.get(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    internal_date: r.get(3)?,
+                    flags: r.get(4)?,
+                    modseq: r.get::<_, i64>(5)? as u64,
+                })
+            })?;
+            let mut out = Vec::with_capacity(uids.len());
+            let mut wanted = uids.iter().peekable();
+            for row in rows {
+                let m = row?;
+                while wanted.next_if(|&&u| u < m.uid).is_some() {}
+                if wanted.next_if(|&&u| u == m.uid).is_some() {
+                    out.push(m);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The messages of a folder in UID order.
     pub fn messages(&self, folder_id: i64) -> Result<Vec<MessageMeta>> {
         self.read(|c| {

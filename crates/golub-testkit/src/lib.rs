@@ -112,7 +112,7 @@ impl TestServer {
 }
 
 /// A configuration for tests: hostname `mx.example.org`, smtp, submission, submissions,
-/// pop3 and pop3s on 127.0.0.1:0, no IMAP listener, data under `dir`.
+/// pop3, pop3s, imap and imaps on 127.0.0.1:0, data under `dir`.
 pub fn test_config(dir: &Path) -> Config {
     let mut config = Config {
         hostname: "mx.example.org".into(),
@@ -122,8 +122,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.listen.smtp = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.submission = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.submissions = vec!["127.0.0.1:0".parse().expect("address")];
-    config.listen.imap.clear();
-    config.listen.imaps.clear();
+    config.listen.imap = vec!["127.0.0.1:0".parse().expect("address")];
+    config.listen.imaps = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.pop3 = vec!["127.0.0.1:0".parse().expect("address")];
     config.listen.pop3s = vec!["127.0.0.1:0".parse().expect("address")];
     // Remote mail never leaves the machine: it goes to a loopback port where nothing
@@ -340,6 +340,79 @@ impl Pop3Client {
     pub async fn cmd(&mut self, cmd: &str) -> String {
         self.lines.send(format!("{cmd}\r\n").as_bytes()).await;
         self.lines.line().await.unwrap_or_default()
+    }
+}
+
+/// A raw IMAP client: sends tagged commands, collects the lines up to the tagged
+/// response. Literals in responses arrive as their lines.
+pub struct ImapClient {
+    lines: LineStream,
+    next_tag: u32,
+}
+
+impl ImapClient {
+    /// Connects and checks the `* OK` greeting.
+    pub async fn connect(addr: SocketAddr) -> ImapClient {
+        ImapClient::greeted(LineStream::connect(addr).await).await
+    }
+
+    /// Connects from a chosen local address, as [`SmtpClient::connect_from`].
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> ImapClient {
+        ImapClient::greeted(LineStream::connect_from(addr, source).await).await
+    }
+
+    async fn greeted(mut lines: LineStream) -> ImapClient {
+        let greeting = lines.line().await.unwrap_or_default();
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        ImapClient { lines, next_tag: 1 }
+    }
+
+    /// Sends `cmd` with a fresh tag `aN`; returns every line up to and including the
+    /// tagged response (which is last). Empty if the server closed first.
+    pub async fn cmd(&mut self, cmd: &str) -> Vec<String> {
+        let tag = format!("a{}", self.next_tag);
+        self.next_tag += 1;
+        self.lines.send(format!("{tag} {cmd}\r\n").as_bytes()).await;
+        self.until_tagged(&tag).await
+    }
+
+    /// Sends raw octets (a command in parts, a literal, DONE).
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.lines.send(bytes).await;
+    }
+
+    /// The next line (without its CRLF), if any.
+    pub async fn line(&mut self) -> Option<String> {
+        let line = self.lines.line().await?;
+        Some(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+
+    /// Lines up to and including the one starting with `tag `.
+    pub async fn until_tagged(&mut self, tag: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let prefix = format!("{tag} ");
+        while let Some(line) = self.line().await {
+            let done = line.starts_with(&prefix);
+            out.push(line);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Logs in with LOGIN and checks the OK.
+    pub async fn login(&mut self, user: &str, password: &str) {
+        let r = self.cmd(&format!("LOGIN {user} {password}")).await;
+        assert!(
+            r.last().is_some_and(|l| l.contains(" OK ")),
+            "login failed: {r:?}"
+        );
+    }
+
+    /// True once the server has closed the connection.
+    pub async fn is_closed(&mut self) -> bool {
+        self.lines.is_closed().await
     }
 }
 

@@ -1073,3 +1073,21 @@ fn framed_commands_parse() {
         Command::Select { .. }
     ));
 }
+
+#[test]
+fn an_empty_reference_may_be_left_out_as_imaplib_does() {
+    match command(b"a LIST  *\r\n").unwrap().command {
+        Command::List(l) => {
+            assert!(l.reference.is_empty());
+            assert_eq!(l.patterns, vec![b"*".to_vec()]);
+        }
+        c => panic!("{c:?}"),
+    }
+    match command(b"a LSUB  %\r\n").unwrap().command {
+        Command::Lsub { reference, pattern } => {
+            assert!(reference.is_empty());
+            assert_eq!(pattern, b"%");
+        }
+        c => panic!("{c:?}"),
+    }
+}

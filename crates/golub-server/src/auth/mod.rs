@@ -4,7 +4,10 @@
 //! few reader threads), directory reads run on the store's reader threads, and every
 //! outcome is logged and counted the same way.
 
+mod cache;
 mod throttle;
+
+pub use cache::LoginCache;
 
 pub use throttle::{AuthThrottle, ThrottleConfig, Verdict};
 
@@ -114,7 +117,19 @@ pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure
     } else {
         match credential {
             Credential::Password(password) => {
-                verify(&shared.store, authcid, password.expose()).await
+                let now = Instant::now();
+                match shared.login_cache.get(authcid, password.expose(), now) {
+                    Some(user) => Ok(Some(user)),
+                    None => {
+                        let checked = verify(&shared.store, authcid, password.expose()).await;
+                        if let Ok(Some(user)) = &checked {
+                            shared
+                                .login_cache
+                                .put(authcid, password.expose(), user, now);
+                        }
+                        checked
+                    }
+                }
             }
             // The exchange checked the proof against the stored keys.
             Credential::Scram { verified: true } => {
@@ -132,6 +147,7 @@ pub async fn login(shared: &Shared, a: Attempt<'_>) -> Result<User, LoginFailure
             Ok(user)
         }
         Ok(None) => {
+            shared.login_cache.forget(authcid);
             warn!(proto, user = %authcid, ip = %ip, mechanism, "login failed");
             shared.metrics.auth(proto, false);
             shared.auth_throttle.failed(ip, authcid, Instant::now());

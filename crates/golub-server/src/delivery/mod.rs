@@ -38,6 +38,8 @@ pub struct DeliveryConfig {
     pub scan_interval: Duration,
     /// Where recipients' outcomes are counted.
     pub metrics: Arc<Metrics>,
+    /// Told of every local delivery once it has committed.
+    pub changes: Arc<crate::changes::MailboxChanges>,
 }
 
 /// Most messages whose outcome is being worked on or committed at once.
@@ -289,11 +291,26 @@ impl Core {
         let report_ids: Vec<QueueId> = reports.iter().map(|b| b.id).collect();
         let received_at = msg.received_at;
         let after = (!remote.is_empty()).then(|| (Arc::new(msg.clone()), remote));
+        let mut users: Vec<i64> = outcomes
+            .iter()
+            .flat_map(|(_, o)| match o {
+                RcptOutcome::Delivered(copies) | RcptOutcome::Expanded { copies, .. } => {
+                    copies.as_slice()
+                }
+                _ => &[],
+            })
+            .map(|(user, _)| *user)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
         let core = self.clone();
         self.store.record(msg, outcomes, reports, move |result| {
             let delay_ms = (unix_now() - received_at).max(0) * 1000;
             match result {
                 Ok(()) => {
+                    for user in users {
+                        core.config.changes.changed(user);
+                    }
                     for l in &log {
                         core.config.metrics.delivery(l.status);
                         info!(queue_id = %id, to = %l.to, status = l.status, dsn = %l.reply, relay = %l.relay, delay_ms, "delivery");

@@ -47,6 +47,17 @@ pub trait Handler: Send {
     /// The handshake of implicit TLS or of an upgrade is done.
     fn tls_started(&mut self, _info: TlsInfo) {}
 
+    /// A channel whose changes wake the session between commands (IMAP: its mailboxes
+    /// changed); none for protocols that only answer their client.
+    fn wake_channel(&mut self) -> Option<&mut watch::Receiver<u64>> {
+        None
+    }
+
+    /// The wake-up channel changed.
+    fn woken(&mut self, _session: &mut Self::Session) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Answers one event with the session's decision.
     fn handle(
         &mut self,
@@ -162,7 +173,17 @@ pub async fn drive<H: Handler>(
             return Ok(());
         }
         let deadline = session.poll_timeout();
-        match wait(&mut conn, &mut buf, deadline, &mut shutdown, shutting_down).await? {
+        let wake = handler.wake_channel();
+        match wait(
+            &mut conn,
+            &mut buf,
+            deadline,
+            &mut shutdown,
+            shutting_down,
+            wake,
+        )
+        .await?
+        {
             Waited::Input(n) => {
                 session.handle_input(buf.filled(n), Instant::now());
                 buf.consumed(n);
@@ -176,6 +197,7 @@ pub async fn drive<H: Handler>(
                 shutting_down = true;
                 session.shutdown();
             }
+            Waited::Woken => handler.woken(session).await,
         }
     }
 }
@@ -215,3 +237,4 @@ macro_rules! sans_io {
 
 sans_io!(golub_smtp::Session, golub_smtp::Event);
 sans_io!(golub_pop3::Session, golub_pop3::Event);
+sans_io!(golub_imap::Session, golub_imap::Event);

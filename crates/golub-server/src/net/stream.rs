@@ -90,6 +90,8 @@ pub enum Waited {
     Timeout,
     /// The server is shutting down.
     Shutdown,
+    /// The handler's wake-up channel changed (IMAP: the mailboxes changed).
+    Woken,
 }
 
 /// The largest a session's read buffer grows to.
@@ -119,19 +121,31 @@ impl ReadBuffer {
     }
 }
 
-/// Waits for input on `conn`, the session's `deadline`, or shutdown (only while
-/// `!shutting_down`): the select every protocol driver makes between two turns.
+/// Waits for input on `conn`, the session's `deadline`, shutdown (only while
+/// `!shutting_down`) or a change on `wake`: the select every protocol driver makes between two turns.
 pub async fn wait(
     conn: &mut Conn,
     buf: &mut ReadBuffer,
     deadline: Option<std::time::Instant>,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
     shutting_down: bool,
+    wake: Option<&mut tokio::sync::watch::Receiver<u64>>,
 ) -> io::Result<Waited> {
     use tokio::io::AsyncReadExt;
     let sleep = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    let woken = async {
+        match wake {
+            // A closed channel never wakes anyone again.
+            Some(w) => {
+                if w.changed().await.is_err() {
+                    std::future::pending::<()>().await
+                }
+            }
             None => std::future::pending().await,
         }
     };
@@ -142,6 +156,7 @@ pub async fn wait(
         },
         _ = sleep => Ok(Waited::Timeout),
         _ = shutdown.changed(), if !shutting_down => Ok(Waited::Shutdown),
+        _ = woken => Ok(Waited::Woken),
     }
 }
 

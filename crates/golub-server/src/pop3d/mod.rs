@@ -288,9 +288,11 @@ impl Driver<'_> {
                 let store = self.shared.store.clone();
                 let folder = m.folder_id;
                 let user = m.user.address.clone();
+                let user_id = m.user.id;
                 let result = tokio::task::spawn_blocking(move || store.expunge(folder, uids)).await;
                 match result {
                     Ok(Ok(removed)) => {
+                        self.shared.changes.changed(user_id);
                         // Fewer removed than asked means another client (IMAP) expunged some
                         // first: they are gone either way.
                         info!(user = %user, deleted = removed, requested = n, "pop3 update");

@@ -1,0 +1,185 @@
+//! SEARCH (RFC 9051 §6.4.4): whether a message matches the keys, and the SEARCH and
+//! ESEARCH (RFC 4731) responses.
+
+use crate::command::{Date, SearchKey, SearchReturn};
+use crate::encode;
+use crate::mime;
+use crate::view::{Entry, write_uid_set};
+
+/// One message as SEARCH sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub seq: u32,
+    pub entry: &'a Entry,
+    pub internal_date: i64,
+    pub size: u64,
+    /// The whole message, when a key needs it ([`needs_content`]).
+    pub content: Option<&'a [u8]>,
+}
+
+/// What the keys are evaluated against besides the message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The number of messages (what `*` means in a sequence set).
+    pub messages: u32,
+    /// The largest UID in use (what `*` means in a UID set).
+    pub largest_uid: u32,
+    /// The UIDs of the result saved by SEARCH RETURN (SAVE) (RFC 5182), ascending.
+    pub saved: &'a [u32],
+}
+
+/// Whether any key needs the message's content.
+pub fn needs_content(keys: &[SearchKey]) -> bool {
+    keys.iter().any(key_needs_content)
+}
+
+fn key_needs_content(key: &SearchKey) -> bool {
+    use SearchKey::*;
+    match key {
+        Bcc(_) | Body(_) | Cc(_) | From(_) | Subject(_) | Text(_) | To(_) | Header(..)
+        | SentBefore(_) | SentOn(_) | SentSince(_) => true,
+        Not(k) => key_needs_content(k),
+        Or(a, b) => key_needs_content(a) || key_needs_content(b),
+        And(keys) => needs_content(keys),
+        _ => false,
+    }
+}
+
+/// Whether the message matches every key.
+pub fn matches(keys: &[SearchKey], c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
+    keys.iter().all(|k| matches_key(k, c, ctx))
+}
+
+fn date_of(unix: i64) -> Date {
+    let (y, m, d) = encode::civil_from_days(unix.div_euclid(86_400));
+    Date {
+        year: y.clamp(0, u16::MAX as i64) as u16,
+        month: m as u8,
+        day: d as u8,
+    }
+}
+
+fn matches_key(key: &SearchKey, c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
+    use SearchKey::*;
+    let f = &c.entry.flags;
+    let content = c.content.unwrap_or_default();
+    let header = |name: &str, needle: &[u8]| mime::header_contains(content, name, needle);
+    let sent = || mime::sent_date(content).map(date_of);
+    match key {
+        All => true,
+        Answered => f.answered(),
+        Deleted => f.deleted(),
+        Draft => f.draft(),
+        Flagged => f.flagged(),
+        Seen => f.seen(),
+        Unanswered => !f.answered(),
+        Undeleted => !f.deleted(),
+        Undraft => !f.draft(),
+        Unflagged => !f.flagged(),
+        Unseen => !f.seen(),
+        // \Recent is not kept: no message is recent, every message is old.
+        New | Recent => false,
+        Old => true,
+        Keyword(k) => f.contains(k),
+        Unkeyword(k) => !f.contains(k),
+        Bcc(s) => header("Bcc", s),
+        Cc(s) => header("Cc", s),
+        From(s) => header("From", s),
+        To(s) => header("To", s),
+        Subject(s) => header("Subject", s),
+        Header(name, s) => header(name, s),
+        Body(s) => mime::text_matches(content, s, true),
+        Text(s) => mime::text_matches(content, s, false),
+        Before(d) => date_of(c.internal_date) < *d,
+        On(d) => date_of(c.internal_date) == *d,
+        Since(d) => date_of(c.internal_date) >= *d,
+        SentBefore(d) => sent().is_some_and(|s| s < *d),
+        SentOn(d) => sent().is_some_and(|s| s == *d),
+        SentSince(d) => sent().is_some_and(|s| s >= *d),
+        Larger(n) => c.size > *n,
+        Smaller(n) => c.size < *n,
+        Uid(set) => set.contains(c.entry.uid, ctx.largest_uid),
+        Seq(set) => set.contains(c.seq, ctx.messages),
+        Saved => ctx.saved.binary_search(&c.entry.uid).is_ok(),
+        ModSeq(m) => c.entry.modseq >= *m,
+        Not(k) => !matches_key(k, c, ctx),
+        Or(a, b) => matches_key(a, c, ctx) || matches_key(b, c, ctx),
+        And(keys) => matches(keys, c, ctx),
+    }
+}
+
+/// Whether the keys use MODSEQ (the response then carries the highest one, RFC 7162
+/// §3.1.5).
+pub fn uses_modseq(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::Not(k) => uses_modseq(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => {
+            uses_modseq(std::slice::from_ref(a)) || uses_modseq(std::slice::from_ref(b))
+        }
+        SearchKey::And(keys) => uses_modseq(keys),
+        _ => false,
+    })
+}
+
+/// `* SEARCH 2 3 5 [(MODSEQ n)]`: `numbers` are sequence numbers or UIDs, ascending.
+pub fn write_search(out: &mut Vec<u8>, numbers: &[u32], modseq: Option<u64>) {
+    out.extend_from_slice(b"* SEARCH");
+    for n in numbers {
+        out.push(b' ');
+        encode::number(out, *n as u64);
+    }
+    if let (Some(m), false) = (modseq, numbers.is_empty()) {
+        out.extend_from_slice(b" (MODSEQ ");
+        encode::number(out, m);
+        out.push(b')');
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `* ESEARCH (TAG "a") [UID] MIN 2 MAX 5 COUNT 3 ALL 2:5` (RFC 4731 §3.1). An empty
+/// return list means ALL.
+pub fn write_esearch(
+    out: &mut Vec<u8>,
+    tag: &str,
+    uid: bool,
+    returns: &[SearchReturn],
+    numbers: &[u32],
+    modseq: Option<u64>,
+) {
+    out.extend_from_slice(b"* ESEARCH (TAG ");
+    encode::string(out, tag.as_bytes());
+    out.push(b')');
+    if uid {
+        out.extend_from_slice(b" UID");
+    }
+    let all = returns.is_empty() || returns.contains(&SearchReturn::All);
+    let only_save = !returns.is_empty() && returns.iter().all(|r| *r == SearchReturn::Save);
+    if !only_save {
+        if returns.contains(&SearchReturn::Min)
+            && let Some(n) = numbers.first()
+        {
+            out.extend_from_slice(b" MIN ");
+            encode::number(out, *n as u64);
+        }
+        if returns.contains(&SearchReturn::Max)
+            && let Some(n) = numbers.last()
+        {
+            out.extend_from_slice(b" MAX ");
+            encode::number(out, *n as u64);
+        }
+        if all && !numbers.is_empty() {
+            out.extend_from_slice(b" ALL ");
+            write_uid_set(out, numbers);
+        }
+        if returns.contains(&SearchReturn::Count) {
+            out.extend_from_slice(b" COUNT ");
+            encode::number(out, numbers.len() as u64);
+        }
+    }
+    if let (Some(m), false) = (modseq, numbers.is_empty()) {
+        out.extend_from_slice(b" MODSEQ ");
+        encode::number(out, m);
+    }
+    out.extend_from_slice(b"\r\n");
+}
