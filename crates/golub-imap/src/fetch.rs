@@ -204,7 +204,7 @@ fn uid(out: &mut Vec<u8>, msg: &Message<'_>) {
 
 fn flags(out: &mut Vec<u8>, msg: &Message<'_>) {
     out.extend_from_slice(b"FLAGS ");
-    msg.entry.flags.write(out);
+    msg.entry.write_flags(out);
 }
 
 fn modseq(out: &mut Vec<u8>, msg: &Message<'_>) {

@@ -381,10 +381,30 @@ pub fn header_values<'a>(msg: &'a [u8], name: &str) -> Vec<Cow<'a, [u8]>> {
 pub fn header_contains(msg: &[u8], name: &str, needle: &[u8]) -> bool {
     let needle = fold(&String::from_utf8_lossy(needle));
     let header = &msg[..tree::header_end(msg, 0, msg.len())];
+    let addresses = ["From", "To", "Cc", "Bcc", "Sender", "Reply-To"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name));
     tree::fields(header)
         .iter()
         .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
-        .any(|f| needle.is_empty() || fold(&decode_header_value(f.value)).contains(&needle))
+        .any(|f| {
+            needle.is_empty()
+                || fold(&decode_header_value(f.value)).contains(&needle)
+                // An address also matches as the parsed `mailbox@host`, whatever comments
+                // and spacing it was written with.
+                || (addresses
+                    && address::parse_list(f.value).iter().any(|item| match item {
+                        address::Item::Mailbox { mailbox, host, .. } => {
+                            let addr = format!(
+                                "{}@{}",
+                                String::from_utf8_lossy(mailbox),
+                                String::from_utf8_lossy(host)
+                            );
+                            fold(&addr).contains(&needle)
+                        }
+                        _ => false,
+                    }))
+        })
 }
 
 /// SEARCH BODY (`body_only`) and TEXT: a case-insensitive substring search in the decoded

@@ -45,6 +45,38 @@ fn key_needs_content(key: &SearchKey) -> bool {
     }
 }
 
+/// The day of the Date: header as written, its time and zone disregarded (RFC 9051
+/// §6.4.4: SENTBEFORE and the others compare dates only).
+fn sent_day(content: &[u8]) -> Option<Date> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let value = mime::header_values(content, "Date").into_iter().next()?;
+    let text = String::from_utf8_lossy(&value);
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    tokens.windows(3).find_map(|w| {
+        let day: u8 = w[0].parse().ok().filter(|d| (1..=31).contains(d))?;
+        let month = MONTHS
+            .iter()
+            .position(|m| w[1].len() >= 3 && w[1][..3].eq_ignore_ascii_case(m))?;
+        let year: u16 = w[2].parse().ok()?;
+        // RFC 5322 §4.3: two-digit years are 19xx or 20xx.
+        let year = match year {
+            0..=49 => year + 2000,
+            50..=999 => year + 1900,
+            y => y,
+        };
+        Some(Date {
+            year,
+            month: month as u8 + 1,
+            day,
+        })
+    })
+}
+
 /// Whether the message matches every key.
 pub fn matches(keys: &[SearchKey], c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
     keys.iter().all(|k| matches_key(k, c, ctx))
@@ -64,7 +96,7 @@ fn matches_key(key: &SearchKey, c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
     let f = &c.entry.flags;
     let content = c.content.unwrap_or_default();
     let header = |name: &str, needle: &[u8]| mime::header_contains(content, name, needle);
-    let sent = || mime::sent_date(content).map(date_of);
+    let sent = || sent_day(content);
     match key {
         All => true,
         Answered => f.answered(),
@@ -77,9 +109,9 @@ fn matches_key(key: &SearchKey, c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
         Undraft => !f.draft(),
         Unflagged => !f.flagged(),
         Unseen => !f.seen(),
-        // \Recent is not kept: no message is recent, every message is old.
-        New | Recent => false,
-        Old => true,
+        Recent => c.entry.recent,
+        New => c.entry.recent && !f.seen(),
+        Old => !c.entry.recent,
         Keyword(k) => f.contains(k),
         Unkeyword(k) => !f.contains(k),
         Bcc(s) => header("Bcc", s),

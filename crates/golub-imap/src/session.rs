@@ -280,9 +280,10 @@ impl Session {
         self.enabled.imap4rev2 || self.enabled.utf8
     }
 
-    /// CONDSTORE was enabled by a command that implies it (RFC 7162 §3.1).
-    pub fn enable_condstore(&mut self) {
-        self.enabled.condstore = true;
+    /// CONDSTORE was enabled by a command that implies it (RFC 7162 §3.1); true if it
+    /// was not on before (the driver then reports HIGHESTMODSEQ, RFC 7162 §3.1.2.1).
+    pub fn enable_condstore(&mut self) -> bool {
+        !std::mem::replace(&mut self.enabled.condstore, true)
     }
 
     /// True while IDLE waits for DONE.

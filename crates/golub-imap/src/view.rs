@@ -115,6 +115,16 @@ pub struct Entry {
     pub uid: u32,
     pub flags: Flags,
     pub modseq: u64,
+    /// `\Recent` in this session (RFC 3501 §2.3.2).
+    pub recent: bool,
+}
+
+impl Entry {
+    /// `(\Recent \Seen $Label)`.
+    pub fn write_flags(&self, out: &mut Vec<u8>) {
+        let recent = self.recent.then_some("\\Recent");
+        encode::flag_list(out, recent.into_iter().chain(self.flags.names()));
+    }
 }
 
 /// What changed in the store since the view's modseq.
@@ -126,6 +136,8 @@ pub struct Changes {
     pub vanished: Vec<u32>,
     pub highestmodseq: u64,
     pub uidnext: u32,
+    /// New messages from this UID on are `\Recent` in this session (it claimed them).
+    pub recent_from: Option<u32>,
 }
 
 /// How unsolicited responses are written.
@@ -138,6 +150,8 @@ pub struct Report {
     pub condstore: bool,
     /// QRESYNC: expunges are reported as VANISHED.
     pub qresync: bool,
+    /// IMAP4rev1: RECENT follows EXISTS (IMAP4rev2 has no RECENT).
+    pub recent: bool,
 }
 
 /// The selected mailbox.
@@ -149,17 +163,74 @@ pub struct MailboxView {
     entries: Vec<Entry>,
     /// Expunged elsewhere, not reported yet (the messages are still numbered).
     pending_expunge: Vec<u32>,
+    /// The keywords the client was told of in FLAGS (RFC 9051 §7.3.5).
+    keywords: Vec<String>,
+    read_only: bool,
 }
+
+/// The most keywords listed in FLAGS; a mailbox with more still works, the client is
+/// told of the first ones.
+const MAX_KEYWORDS: usize = 256;
 
 impl MailboxView {
     /// `entries` in UID order.
     pub fn new(uidvalidity: u32, uidnext: u32, highestmodseq: u64, entries: Vec<Entry>) -> Self {
+        let mut keywords: Vec<String> = Vec::new();
+        for e in &entries {
+            for k in e.flags.keywords() {
+                if keywords.len() < MAX_KEYWORDS
+                    && !keywords.iter().any(|x| x.eq_ignore_ascii_case(k))
+                {
+                    keywords.push(k.clone());
+                }
+            }
+        }
         MailboxView {
             uidvalidity,
             uidnext,
             highestmodseq,
             entries,
             pending_expunge: Vec::new(),
+            keywords,
+            read_only: false,
+        }
+    }
+
+    /// The mailbox was opened with EXAMINE: PERMANENTFLAGS is empty.
+    pub fn set_read_only(&mut self, read_only: bool) {
+        self.read_only = read_only;
+    }
+
+    /// `* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]`, as SELECT sends them.
+    pub fn write_flags(&self, out: &mut Vec<u8>) {
+        let system = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+        let keywords = self.keywords.iter().map(String::as_str);
+        out.extend_from_slice(b"* FLAGS ");
+        encode::flag_list(out, system.iter().copied().chain(keywords.clone()));
+        out.extend_from_slice(b"\r\n");
+        if self.read_only {
+            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+        } else {
+            out.extend_from_slice(b"* OK [PERMANENTFLAGS ");
+            encode::flag_list(out, system.iter().copied().chain(keywords).chain(["\\*"]));
+            out.extend_from_slice(b"] Flags permitted\r\n");
+        }
+    }
+
+    /// Tells the client of keywords in `flags` it has not heard of, before a FETCH
+    /// shows them (RFC 9051 §7.3.5: FLAGS lists every flag in use).
+    pub fn announce(&mut self, flags: &Flags, out: &mut Vec<u8>) {
+        let mut new = false;
+        for k in flags.keywords() {
+            if self.keywords.len() < MAX_KEYWORDS
+                && !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k))
+            {
+                self.keywords.push(k.clone());
+                new = true;
+            }
+        }
+        if new {
+            self.write_flags(out);
         }
     }
 
@@ -225,13 +296,27 @@ impl MailboxView {
         set.ranges(n).iter().all(|&(lo, hi)| lo >= 1 && hi <= n)
     }
 
-    /// Updates message `i` after a change this session made.
+    /// How many messages are `\Recent` in this session.
+    pub fn recent_count(&self) -> usize {
+        self.entries.iter().filter(|e| e.recent).count()
+    }
+
+    /// Marks the messages from UID `from` on as `\Recent` in this session.
+    pub fn mark_recent(&mut self, from: u32) {
+        let start = self.entries.partition_point(|e| e.uid < from);
+        for e in &mut self.entries[start..] {
+            e.recent = true;
+        }
+    }
+
+    /// Updates message `i` after a change this session made. The view's highestmodseq
+    /// stays where it was: changes of other sessions below this one's modseq are still
+    /// to be read, and this one comes back from the store unchanged.
     pub fn set(&mut self, i: usize, flags: Flags, modseq: u64) {
         if let Some(e) = self.entries.get_mut(i) {
             e.flags = flags;
             e.modseq = modseq;
         }
-        self.highestmodseq = self.highestmodseq.max(modseq);
     }
 
     /// Applies the store's changes and writes the untagged responses they call for.
@@ -251,11 +336,16 @@ impl MailboxView {
                     e.flags = c.flags;
                     e.modseq = c.modseq;
                     if flags_changed || (report.condstore && modseq_changed) {
+                        let flags = self.entries[i].flags.clone();
+                        self.announce(&flags, out);
                         let e = &self.entries[i];
                         write_flags_fetch(out, i + 1, e, report.condstore, report.qresync);
                     }
                 }
                 Err(i) if i == self.entries.len() => {
+                    self.announce(&c.flags, out);
+                    let mut c = c;
+                    c.recent = changes.recent_from.is_some_and(|from| c.uid >= from);
                     self.entries.push(c);
                     added = true;
                 }
@@ -270,6 +360,11 @@ impl MailboxView {
             out.extend_from_slice(b"* ");
             encode::number(out, self.entries.len() as u64);
             out.extend_from_slice(b" EXISTS\r\n");
+            if report.recent {
+                out.extend_from_slice(b"* ");
+                encode::number(out, self.recent_count() as u64);
+                out.extend_from_slice(b" RECENT\r\n");
+            }
         }
         self.highestmodseq = self.highestmodseq.max(changes.highestmodseq);
         self.uidnext = self.uidnext.max(changes.uidnext);
@@ -335,7 +430,7 @@ pub fn write_flags_fetch(out: &mut Vec<u8>, seq: usize, e: &Entry, modseq: bool,
         out.push(b' ');
     }
     out.extend_from_slice(b"FLAGS ");
-    e.flags.write(out);
+    e.write_flags(out);
     if modseq {
         out.extend_from_slice(b" MODSEQ (");
         encode::number(out, e.modseq);
@@ -378,6 +473,7 @@ mod tests {
             uid,
             flags: Flags::from_store(flags),
             modseq,
+            recent: false,
         }
     }
 
@@ -436,6 +532,7 @@ mod tests {
             vanished: vec![2, 5],
             highestmodseq: 23,
             uidnext: 13,
+            recent_from: None,
         };
         let report = Report {
             expunge: false,
@@ -472,6 +569,7 @@ mod tests {
             expunge: true,
             condstore: true,
             qresync: true,
+            recent: false,
         };
         v.expunged(&[2, 4, 5], report, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "* VANISHED 2,4:5\r\n");

@@ -67,8 +67,8 @@ async fn transcript_of_the_mailbox_commands() {
     assert!(last(&r).contains("OK [READ-WRITE]"), "{r:?}");
 
     let r = c.cmd("FETCH 1:* (UID FLAGS)").await;
-    assert!(has(&r, "* 1 FETCH (UID 1 FLAGS ())"), "{r:?}");
-    assert!(has(&r, "* 2 FETCH (UID 2 FLAGS ())"), "{r:?}");
+    assert!(has(&r, "* 1 FETCH (UID 1 FLAGS (\\Recent))"), "{r:?}");
+    assert!(has(&r, "* 2 FETCH (UID 2 FLAGS (\\Recent))"), "{r:?}");
 
     let r = c
         .cmd("FETCH 1 (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
@@ -85,7 +85,7 @@ async fn transcript_of_the_mailbox_commands() {
     let r = c.cmd("FETCH 1 BODY[TEXT]").await;
     assert!(has(&r, "Hello there"), "{r:?}");
     assert!(
-        has(&r, "FLAGS (\\Seen)"),
+        has(&r, "FLAGS (\\Recent \\Seen)"),
         "a non-PEEK fetch reports \\Seen: {r:?}"
     );
 
@@ -100,7 +100,10 @@ async fn transcript_of_the_mailbox_commands() {
     assert!(has(&r, "BODYSTRUCTURE (\"TEXT\" \"PLAIN\""), "{r:?}");
 
     let r = c.cmd("STORE 2 +FLAGS (\\Flagged $Label)").await;
-    assert!(has(&r, "* 2 FETCH (FLAGS (\\Flagged $Label))"), "{r:?}");
+    assert!(
+        has(&r, "* 2 FETCH (FLAGS (\\Recent \\Flagged $Label))"),
+        "{r:?}"
+    );
     let r = c.cmd("SEARCH FLAGGED").await;
     assert!(has(&r, "* SEARCH 2"), "{r:?}");
     let r = c.cmd("SEARCH UNSEEN").await;
@@ -148,7 +151,7 @@ async fn transcript_of_the_mailbox_commands() {
     );
     let r = c.cmd("FETCH 1 (FLAGS BODY[])").await;
     assert!(
-        has(&r, "FLAGS (\\Draft)") && has(&r, "Not finished"),
+        has(&r, "FLAGS (\\Recent \\Draft)") && has(&r, "Not finished"),
         "{r:?}"
     );
     let r = c.cmd("STORE 1 +FLAGS (\\Seen)").await;

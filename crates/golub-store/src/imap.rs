@@ -40,7 +40,7 @@ pub struct MessageFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FolderStatus {
     pub messages: u32,
-    /// Always 0: Golub keeps no `\Recent` (RFC 9051 dropped it).
+    /// Messages no session that selected the folder has seen yet (`\Recent`).
     pub recent: u32,
     /// Messages without `\Seen`.
     pub unseen: u32,
@@ -558,7 +558,8 @@ impl Store {
                 r"SELECT f.uidnext, f.uidvalidity, f.highestmodseq, COUNT(m.uid),
                     COALESCE(SUM(instr(' ' || m.flags || ' ', ' \Seen ') = 0), 0),
                     COALESCE(SUM(instr(' ' || m.flags || ' ', ' \Deleted ') > 0), 0),
-                    COALESCE(SUM(m.size), 0)
+                    COALESCE(SUM(m.size), 0),
+                    COALESCE(SUM(m.uid >= f.recent_from), 0)
                  FROM folders f LEFT JOIN messages m ON m.folder_id = f.id
                  WHERE f.id = ?1 GROUP BY f.id",
             )?
@@ -568,7 +569,7 @@ impl Store {
                     uidvalidity: r.get::<_, i64>(1)? as u32,
                     highestmodseq: r.get::<_, i64>(2)? as u64,
                     messages: r.get::<_, i64>(3)? as u32,
-                    recent: 0,
+                    recent: r.get::<_, i64>(7)? as u32,
                     unseen: r.get::<_, i64>(4)? as u32,
                     deleted: r.get::<_, i64>(5)? as u32,
                     size: r.get::<_, i64>(6)? as u64,
@@ -576,6 +577,39 @@ impl Store {
             })
             .optional()?
             .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))
+        })
+    }
+
+    /// Claims `\Recent` (RFC 3501 §2.3.2) for a session that selected the folder: the
+    /// messages from the returned UID up to (not including) `upto` are recent in that
+    /// session, and in no session that claims after it.
+    pub fn claim_recent(&self, folder_id: i64, upto: u32) -> Result<u32> {
+        self.write(move |tx| {
+            let from: i64 = tx
+                .conn()
+                .prepare_cached("SELECT recent_from FROM folders WHERE id = ?1")?
+                .query_row([folder_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
+            if (upto as i64) > from {
+                tx.conn()
+                    .prepare_cached("UPDATE folders SET recent_from = ?2 WHERE id = ?1")?
+                    .execute(params![folder_id, upto as i64])?;
+            }
+            Ok(from as u32)
+        })
+    }
+
+    /// The first UID not yet claimed as `\Recent` by a session (what EXAMINE shows as
+    /// recent without claiming it).
+    pub fn recent_from(&self, folder_id: i64) -> Result<u32> {
+        self.read(|c| {
+            let from: i64 = c
+                .prepare_cached("SELECT recent_from FROM folders WHERE id = ?1")?
+                .query_row([folder_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
+            Ok(from as u32)
         })
     }
 

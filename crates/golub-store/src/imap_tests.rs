@@ -709,7 +709,7 @@ fn status_counts_a_few_thousand_messages_in_one_query() {
         status,
         FolderStatus {
             messages: N,
-            recent: 0,
+            recent: N,
             unseen: N - N / 3,
             deleted: N / 5,
             size: N as u64 * 16,
@@ -718,6 +718,13 @@ fn status_counts_a_few_thousand_messages_in_one_query() {
             highestmodseq: f.highestmodseq,
         }
     );
+    // The first session to claim \Recent gets them all; the next one none.
+    assert_eq!(store.claim_recent(inbox, N - 9).unwrap(), 1);
+    assert_eq!(store.folder_status(inbox).unwrap().recent, 10);
+    assert_eq!(store.claim_recent(inbox, N + 1).unwrap(), N - 9);
+    assert_eq!(store.claim_recent(inbox, N + 1).unwrap(), N + 1);
+    assert_eq!(store.recent_from(inbox).unwrap(), N + 1);
+    assert_eq!(store.folder_status(inbox).unwrap().recent, 0);
     let index = store.message_index(inbox).unwrap();
     assert_eq!(index.len(), N as usize);
     assert!(index.windows(2).all(|w| w[0].uid < w[1].uid));

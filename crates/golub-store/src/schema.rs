@@ -141,6 +141,11 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO uidvalidity (id, last) SELECT 1, COALESCE(MAX(uidvalidity), 0) FROM folders;
     "#,
+    // 8: IMAP4rev1's \Recent (RFC 3501 §2.3.2): messages from this UID on have not been
+    // seen by any session that selected the folder yet.
+    r#"
+    ALTER TABLE folders ADD COLUMN recent_from INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

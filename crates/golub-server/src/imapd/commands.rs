@@ -33,6 +33,20 @@ pub(crate) struct FetchJob {
 }
 
 impl Driver<'_> {
+    /// Turns CONDSTORE on for a command that implies it; if the mailbox is selected, the
+    /// client hears its HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
+    fn condstore_on(&mut self, session: &mut Session) {
+        if session.enable_condstore()
+            && let Some(sel) = &self.selected
+        {
+            let line = format!(
+                "* OK [HIGHESTMODSEQ {}] Highest\r\n",
+                sel.view.highestmodseq
+            );
+            session.output().extend_from_slice(line.as_bytes());
+        }
+    }
+
     /// Runs one command; `None` when it goes on in parts.
     pub(super) async fn run(&mut self, session: &mut Session, command: Command) -> Option<Done> {
         Some(match command {
@@ -142,7 +156,7 @@ impl Driver<'_> {
         }
         session.unselect();
         if condstore {
-            session.enable_condstore();
+            self.condstore_on(session);
         }
         if qresync.is_some() && !session.enabled().qresync {
             return bad("Enable QRESYNC first");
@@ -152,56 +166,44 @@ impl Driver<'_> {
         };
         let user = self.user_id();
         let lookup = name.clone();
-        let loaded = reads::read(&self.shared.store, move |s| {
+        let rev2 = session.enabled().imap4rev2;
+        // SELECT claims \Recent for this session; EXAMINE only looks (RFC 3501 §6.3.2).
+        let loaded = blocking(&self.shared.store, move |s| {
             let Some(folder) = s.folder(user, &lookup)? else {
                 return Ok(None);
             };
             let index = s.message_index(folder.id)?;
-            Ok(Some((folder, index)))
+            let recent_from = if rev2 {
+                // IMAP4rev2 has no \Recent: such a session neither sees nor claims it.
+                u32::MAX
+            } else if read_only {
+                s.recent_from(folder.id)?
+            } else {
+                s.claim_recent(folder.id, folder.uidnext)?
+            };
+            Ok(Some((folder, (index, recent_from))))
         })
         .await;
-        let (folder, index) = match loaded {
+        let (folder, (index, recent_from)) = match loaded {
             Ok(Some(x)) => x,
             Ok(None) => return no(Some("NONEXISTENT"), "No such mailbox"),
             Err(e) => return server_bug(e),
         };
         let entries: Vec<_> = index.iter().map(entry).collect();
-        let view = MailboxView::new(
+        let mut view = MailboxView::new(
             folder.uidvalidity,
             folder.uidnext,
             folder.highestmodseq,
             entries,
         );
+        view.set_read_only(read_only);
+        view.mark_recent(recent_from);
         let out = session.output();
-        let mut keywords: Vec<&str> = Vec::new();
-        for e in view.entries() {
-            for k in e.flags.keywords() {
-                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) && keywords.len() < 256 {
-                    keywords.push(k);
-                }
-            }
-        }
-        let system = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
-        out.extend_from_slice(b"* FLAGS ");
-        encode::flag_list(out, system.iter().copied().chain(keywords.iter().copied()));
-        out.extend_from_slice(b"\r\n");
-        if read_only {
-            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
-        } else {
-            out.extend_from_slice(b"* OK [PERMANENTFLAGS ");
-            encode::flag_list(
-                out,
-                system
-                    .iter()
-                    .copied()
-                    .chain(keywords.iter().copied())
-                    .chain(["\\*"]),
-            );
-            out.extend_from_slice(b"] Flags permitted\r\n");
-        }
+        view.write_flags(out);
         out.extend_from_slice(format!("* {} EXISTS\r\n", view.len()).as_bytes());
         if !session.enabled().imap4rev2 {
-            session.output().extend_from_slice(b"* 0 RECENT\r\n");
+            let recent = format!("* {} RECENT\r\n", view.recent_count());
+            session.output().extend_from_slice(recent.as_bytes());
             if let Some(i) = view.entries().iter().position(|e| !e.flags.seen()) {
                 session.output().extend_from_slice(
                     format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes(),
@@ -329,7 +331,7 @@ impl Driver<'_> {
         let wants_modseq =
             f.changed_since.is_some() || f.attrs.iter().any(|a| matches!(a, FetchAttr::ModSeq));
         if wants_modseq {
-            session.enable_condstore();
+            self.condstore_on(session);
         }
         let sel = self.selected.as_ref()?;
         let mut indexes = sel.view.resolve(&f.set, f.uid);
@@ -543,7 +545,7 @@ impl Driver<'_> {
             return no(Some("READ-ONLY"), "Mailbox is read-only");
         }
         if st.unchanged_since.is_some() {
-            session.enable_condstore();
+            self.condstore_on(session);
         }
         let condstore = session.enabled().condstore;
         let shared = self.shared;
@@ -573,7 +575,9 @@ impl Driver<'_> {
         };
         for m in &outcome.changed {
             if let Some(i) = sel.view.index_of(m.uid) {
-                sel.view.set(i, Flags::from_store(&m.flags), m.modseq);
+                let flags = Flags::from_store(&m.flags);
+                sel.view.announce(&flags, session.output());
+                sel.view.set(i, flags, m.modseq);
             }
         }
         if !outcome.changed.is_empty() {
@@ -696,14 +700,38 @@ impl Driver<'_> {
                 }
             })
             .collect();
+        // RFC 7162 §3.1.5: the highest modseq of the messages returned; with only MIN
+        // and/or MAX, of those messages (RFC 4731 §3.2).
+        let reported: Vec<usize> = match &s.returns {
+            Some(r)
+                if !r.is_empty()
+                    && r.iter()
+                        .all(|x| matches!(x, SearchReturn::Min | SearchReturn::Max)) =>
+            {
+                let mut v = Vec::new();
+                if r.contains(&SearchReturn::Min) {
+                    v.extend(hits.first().copied());
+                }
+                if r.contains(&SearchReturn::Max) {
+                    v.extend(hits.last().copied());
+                }
+                v
+            }
+            _ => hits.clone(),
+        };
         let modseq = search::uses_modseq(&s.keys).then(|| {
-            hits.iter()
+            reported
+                .iter()
                 .map(|&i| sel.view.entry(i).modseq)
                 .max()
                 .unwrap_or(0)
         });
-        if modseq.is_some() {
-            session.enable_condstore();
+        if modseq.is_some() && session.enable_condstore() {
+            let line = format!(
+                "* OK [HIGHESTMODSEQ {}] Highest\r\n",
+                sel.view.highestmodseq
+            );
+            session.output().extend_from_slice(line.as_bytes());
         }
         let tag = session.current_tag().unwrap_or("*").to_string();
         match &s.returns {

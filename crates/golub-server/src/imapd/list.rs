@@ -171,6 +171,13 @@ impl Driver<'_> {
         else {
             return bad("Invalid reference name");
         };
+        let recursive = l.selection.contains(&ListSelect::RecursiveMatch);
+        if recursive
+            && !l.selection.contains(&ListSelect::Subscribed)
+            && !l.selection.contains(&ListSelect::SpecialUse)
+        {
+            return bad("RECURSIVEMATCH needs another selection option");
+        }
         // RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
         if l.patterns.len() == 1 && l.patterns[0].is_empty() {
             session
@@ -187,10 +194,6 @@ impl Driver<'_> {
         }
         let subscribed_only = l.selection.contains(&ListSelect::Subscribed);
         let special_only = l.selection.contains(&ListSelect::SpecialUse);
-        let recursive = l.selection.contains(&ListSelect::RecursiveMatch);
-        if recursive && !subscribed_only && !special_only {
-            return bad("RECURSIVEMATCH needs another selection option");
-        }
         let ret_subscribed = subscribed_only || l.returns.contains(&ListReturn::Subscribed);
         let status_items: Vec<StatusItem> = l
             .returns
@@ -210,11 +213,14 @@ impl Driver<'_> {
         for f in &folders {
             let matched = patterns.iter().any(|p| matches(p, &f.name));
             let has_children = folders.iter().any(|c| is_child(&f.name, &c.name));
+            // RFC 5258 §3.5: CHILDINFO for a name whose descendants meet the selection
+            // without matching the pattern themselves.
             let child_selected = recursive
                 && folders.iter().any(|c| {
                     is_child(&f.name, &c.name)
                         && (!subscribed_only || c.subscribed)
                         && (!special_only || !c.special_use.is_empty())
+                        && !patterns.iter().any(|p| matches(p, &c.name))
                 });
             if !matched {
                 continue;
@@ -226,18 +232,27 @@ impl Driver<'_> {
             }
             out.extend_from_slice(b"* LIST (");
             let mut attrs: Vec<&str> = Vec::new();
-            if !selected_itself {
-                attrs.push("\\NonExistent");
+            // Listed only for a selected child (RFC 5258 §3.5): the name itself exists
+            // but does not meet the selection, so it carries no attributes of its own
+            // but those asked for by RETURN (CHILDREN).
+            if !selected_itself && l.returns.contains(&ListReturn::Children) {
+                attrs.push(if has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
             }
-            attrs.push(if has_children {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            });
-            if ret_subscribed && f.subscribed {
-                attrs.push("\\Subscribed");
+            if selected_itself {
+                attrs.push(if has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+                if ret_subscribed && f.subscribed {
+                    attrs.push("\\Subscribed");
+                }
+                attrs.extend(f.special_use.split_ascii_whitespace());
             }
-            attrs.extend(f.special_use.split_ascii_whitespace());
             out.extend_from_slice(attrs.join(" ").as_bytes());
             out.extend_from_slice(b") \"/\" ");
             encode::astring(&mut out, mailbox_name::encode(&f.name, utf8).as_bytes());
@@ -293,13 +308,31 @@ impl Driver<'_> {
             Ok(f) => f,
             Err(e) => return server_bug(e),
         };
+        // RFC 3501 §6.3.9: a name that is not subscribed but has subscribed names below
+        // it is listed as \Noselect when `%` stops at its level.
+        let mut names: Vec<(String, bool)> = Vec::new();
+        for f in folders.iter().filter(|f| f.subscribed) {
+            let mut at = 0;
+            while let Some(i) = f.name[at..].find(DELIMITER) {
+                let parent = &f.name[..at + i];
+                let subscribed = folders.iter().any(|g| g.subscribed && g.name == parent);
+                if !subscribed && !names.iter().any(|(n, _)| n == parent) {
+                    names.push((parent.to_string(), true));
+                }
+                at += i + 1;
+            }
+            if !names.iter().any(|(n, _)| *n == f.name) {
+                names.push((f.name.clone(), false));
+            }
+        }
         let out = session.output();
-        for f in folders
-            .iter()
-            .filter(|f| f.subscribed && matches(&pattern, &f.name))
-        {
-            out.extend_from_slice(b"* LSUB () \"/\" ");
-            encode::astring(out, mailbox_name::encode(&f.name, utf8).as_bytes());
+        for (name, noselect) in names.iter().filter(|(n, _)| matches(&pattern, n)) {
+            out.extend_from_slice(if *noselect {
+                b"* LSUB (\\Noselect) \"/\" ".as_slice()
+            } else {
+                b"* LSUB () \"/\" ".as_slice()
+            });
+            encode::astring(out, mailbox_name::encode(name, utf8).as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         ok("LSUB completed")
@@ -326,7 +359,7 @@ impl Driver<'_> {
         match read {
             Ok(Some((f, st))) => {
                 if items.contains(&StatusItem::HighestModSeq) {
-                    session.enable_condstore();
+                    let _ = session.enable_condstore();
                 }
                 let utf8 = session.utf8_names();
                 write_status(session.output(), &f.name, utf8, &st, items);
@@ -355,7 +388,7 @@ fn write_status(
         }
         let (label, n) = match item {
             StatusItem::Messages => ("MESSAGES", st.messages as u64),
-            StatusItem::Recent => ("RECENT", 0),
+            StatusItem::Recent => ("RECENT", st.recent as u64),
             StatusItem::UidNext => ("UIDNEXT", st.uidnext as u64),
             StatusItem::UidValidity => ("UIDVALIDITY", st.uidvalidity as u64),
             StatusItem::Unseen => ("UNSEEN", st.unseen as u64),
@@ -375,7 +408,9 @@ fn decode_pattern(raw: &[u8], utf8: bool) -> Option<String> {
     if raw.is_empty() {
         return Some(String::new());
     }
-    mailbox_name::decode(raw, utf8)
+    // A pattern that is not valid modified UTF-7 can still match names that are: take
+    // it as it was written, as Dovecot does.
+    mailbox_name::decode(raw, utf8).or_else(|| String::from_utf8(raw.to_vec()).ok())
 }
 
 /// Whether `child` is below `parent` in the hierarchy.

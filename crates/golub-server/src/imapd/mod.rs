@@ -210,6 +210,7 @@ pub(crate) fn entry(m: &golub_store::MessageFlags) -> Entry {
         uid: m.uid,
         flags: Flags::from_store(&m.flags),
         modseq: m.modseq,
+        recent: false,
     }
 }
 
@@ -255,6 +256,7 @@ impl Driver<'_> {
             expunge,
             condstore: enabled.condstore,
             qresync: enabled.qresync,
+            recent: !enabled.imap4rev2,
         }
     }
 
@@ -288,11 +290,32 @@ impl Driver<'_> {
         .await;
         match changes {
             Ok((c, uidnext)) => {
+                // New messages are \Recent in the first read-write session to see them.
+                let largest = sel.view.largest_uid();
+                let newest = c
+                    .changed
+                    .iter()
+                    .map(|m| m.uid)
+                    .filter(|&u| u > largest)
+                    .max();
+                let mut recent_from = None;
+                if let Some(newest) = newest
+                    && !sel.read_only
+                    && report.recent
+                {
+                    let upto = newest.saturating_add(1);
+                    match blocking(&self.shared.store, move |s| s.claim_recent(folder, upto)).await
+                    {
+                        Ok(from) => recent_from = Some(from),
+                        Err(e) => warn!(error = %e, "cannot claim recent messages"),
+                    }
+                }
                 let changes = Changes {
                     changed: c.changed.iter().map(entry).collect(),
                     vanished: c.vanished,
                     highestmodseq: c.highestmodseq,
                     uidnext,
+                    recent_from,
                 };
                 sel.view.apply(changes, report, session.output());
             }
