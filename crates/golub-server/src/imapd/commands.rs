@@ -179,7 +179,12 @@ impl Driver<'_> {
             } else if read_only {
                 s.recent_from(folder.id)?
             } else {
-                s.claim_recent(folder.id, folder.uidnext)?
+                // Up to what this session loaded, which may be past the UIDNEXT read
+                // just before it.
+                let upto = index
+                    .last()
+                    .map_or(folder.uidnext, |m| folder.uidnext.max(m.uid.saturating_add(1)));
+                s.claim_recent(folder.id, upto)?
             };
             Ok(Some((folder, (index, recent_from))))
         })
@@ -451,7 +456,12 @@ impl Driver<'_> {
                 for m in metas {
                     let body = if content && m.size <= inline_limit && bytes < FETCH_BATCH_BYTES {
                         bytes += m.size;
-                        Some(s.message_content(folder, m.uid)?)
+                        match s.message_content(folder, m.uid) {
+                            Ok(b) => Some(b),
+                            // Expunged since its metadata was read: left out.
+                            Err(golub_store::Error::NotFound(_)) => continue,
+                            Err(e) => return Err(e),
+                        }
                     } else {
                         None
                     };
@@ -533,7 +543,7 @@ impl Driver<'_> {
         Some(if job.missing {
             no(
                 Some("EXPUNGEISSUED"),
-                "Some messages were expunged meanwhile",
+                "Some of the requested messages no longer exist",
             )
         } else {
             ok("FETCH completed")
@@ -647,7 +657,12 @@ impl Driver<'_> {
                     let mut out = Vec::with_capacity(metas.len());
                     for m in metas {
                         let body = if needs_content {
-                            Some(st.message_content(folder, m.uid)?)
+                            match st.message_content(folder, m.uid) {
+                                Ok(b) => Some(b),
+                                // Expunged meanwhile: it matches nothing.
+                                Err(golub_store::Error::NotFound(_)) => continue,
+                                Err(e) => return Err(e),
+                            }
                         } else {
                             None
                         };
