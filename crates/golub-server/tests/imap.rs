@@ -411,3 +411,36 @@ async fn curl_reads_a_message_by_uid() {
         "{body}"
     );
 }
+
+const BIG_FETCH_SCRIPT: &str = r#"
+import imaplib, hashlib, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]), timeout=60)
+m.login('alice@example.org', 'pw')
+m.select('INBOX', readonly=True)
+typ, data = m.uid('FETCH', '1', '(UID RFC822.SIZE BODY.PEEK[])')
+assert typ == 'OK', (typ, data)
+body = data[0][1]
+print(len(body), hashlib.sha256(body).hexdigest())
+typ, data = m.fetch('1', '(RFC822)')
+assert typ == 'OK', (typ, data)
+print(len(data[0][1]), hashlib.sha256(data[0][1]).hexdigest())
+m.logout()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_is_streamed_byte_exact() {
+    let t = plaintext_server().await;
+    // Larger than the store keeps inside its database: a file, streamed out in parts.
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_\r\n";
+    let body: String = line.repeat(3 * 1024 * 1024 / line.len());
+    t.deliver("alice@example.org", &message("big", &body)).await;
+    let stored = t.wait_for_inbox("alice@example.org", 1).await.remove(0);
+    assert!(stored.len() > 3_000_000);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &stored);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let want = format!("{} {hex}", stored.len());
+    let (ok, out) = python(BIG_FETCH_SCRIPT, &[t.addr("imap").port().to_string()]).await;
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, [want.as_str(), want.as_str()], "{out}");
+}

@@ -30,6 +30,44 @@ pub(crate) struct FetchJob {
     content: bool,
     /// Some messages could not be read (expunged meanwhile).
     missing: bool,
+    /// The one content item when it is the whole message (BODY[], BODY.PEEK[], RFC822):
+    /// a large message is then streamed from the store rather than read whole.
+    whole: Option<&'static str>,
+    /// The message being streamed.
+    stream: Option<Stream>,
+}
+
+/// A large message on its way out: what is left of its literal.
+pub(crate) struct Stream {
+    reader: golub_store::MessageReader,
+    left: u64,
+}
+
+/// Octets of a streamed message written per step.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// The item name if `attrs` ask for the whole message and otherwise only metadata.
+fn whole_message_item(attrs: &[FetchAttr]) -> Option<&'static str> {
+    let mut item = None;
+    for a in attrs {
+        match a {
+            FetchAttr::Uid
+            | FetchAttr::Flags
+            | FetchAttr::InternalDate
+            | FetchAttr::Rfc822Size
+            | FetchAttr::ModSeq => {}
+            FetchAttr::Rfc822 if item.is_none() => item = Some("RFC822"),
+            FetchAttr::BodySection {
+                section,
+                partial: None,
+                ..
+            } if item.is_none() && section.part.is_empty() && section.text.is_none() => {
+                item = Some("BODY[]")
+            }
+            _ => return None,
+        }
+    }
+    item
 }
 
 impl Driver<'_> {
@@ -181,9 +219,9 @@ impl Driver<'_> {
             } else {
                 // Up to what this session loaded, which may be past the UIDNEXT read
                 // just before it.
-                let upto = index
-                    .last()
-                    .map_or(folder.uidnext, |m| folder.uidnext.max(m.uid.saturating_add(1)));
+                let upto = index.last().map_or(folder.uidnext, |m| {
+                    folder.uidnext.max(m.uid.saturating_add(1))
+                });
                 s.claim_recent(folder.id, upto)?
             };
             Ok(Some((folder, (index, recent_from))))
@@ -378,8 +416,10 @@ impl Driver<'_> {
                 modseq: session.enabled().condstore,
                 flags: false,
             },
+            whole: whole_message_item(&f.attrs),
             attrs: f.attrs,
             missing: false,
+            stream: None,
         };
         self.fetch_more(session, job).await
     }
@@ -391,6 +431,9 @@ impl Driver<'_> {
         mut job: FetchJob,
     ) -> Option<Done> {
         let shared = self.shared;
+        if let Some(stream) = job.stream.take() {
+            return self.stream_more(session, job, stream).await;
+        }
         let sel = self.selected.as_mut()?;
         let folder = sel.folder_id;
         let start = job.next;
@@ -478,7 +521,7 @@ impl Driver<'_> {
             Vec::new()
         };
         let mut metas = metas.into_iter().peekable();
-        for uid in batch {
+        for (k, uid) in batch.into_iter().enumerate() {
             let Some(i) = sel.view.index_of(uid) else {
                 continue;
             };
@@ -503,6 +546,18 @@ impl Driver<'_> {
                         if job.content {
                             body_holder = match body {
                                 Some(b) => Some(b),
+                                None if job.whole.is_some() => {
+                                    let extra = fetch::Extra {
+                                        flags: seen_now.contains(&uid),
+                                        ..job.extra
+                                    };
+                                    job.next = start + k + 1;
+                                    let (seq, entry) = (msg.seq, msg.entry.clone());
+                                    let (date, size) = (msg.internal_date, msg.size);
+                                    return self
+                                        .stream_start(session, job, (seq, entry, date, size), extra)
+                                        .await;
+                                }
                                 // Too large to read with the batch: on its own, off the
                                 // reader threads.
                                 None => match blocking(&shared.store, move |s| {
@@ -536,6 +591,117 @@ impl Driver<'_> {
             }
         }
         if job.next < job.uids.len() {
+            self.resume = Some(Resume::Fetch(job));
+            session.resume_later();
+            return None;
+        }
+        Some(if job.missing {
+            no(
+                Some("EXPUNGEISSUED"),
+                "Some of the requested messages no longer exist",
+            )
+        } else {
+            ok("FETCH completed")
+        })
+    }
+
+    /// Starts streaming a large message: its FETCH response up to the literal's
+    /// announcement now, the octets in steps.
+    async fn stream_start(
+        &mut self,
+        session: &mut Session,
+        mut job: FetchJob,
+        (seq, entry, internal_date, size): (u32, golub_imap::view::Entry, i64, u64),
+        extra: fetch::Extra,
+    ) -> Option<Done> {
+        let item = job.whole?;
+        let msg = fetch::Message {
+            seq,
+            entry: &entry,
+            internal_date,
+            size,
+            content: None,
+        };
+        let (folder, uid) = (self.selected.as_ref()?.folder_id, entry.uid);
+        let meta: Vec<FetchAttr> = job
+            .attrs
+            .iter()
+            .filter(|a| !matches!(a, FetchAttr::Rfc822 | FetchAttr::BodySection { .. }))
+            .cloned()
+            .collect();
+        let mut head = Vec::new();
+        // Metadata items never fail.
+        let _ = fetch::write(&mut head, &msg, &meta, extra);
+        let opened = blocking(&self.shared.store, move |s| s.open_message(folder, uid)).await;
+        let reader = match opened {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                job.missing = true;
+                return self.fetch_continue(session, job);
+            }
+            Err(e) => return Some(server_bug(e)),
+        };
+        head.truncate(head.len().saturating_sub(3));
+        if !head.ends_with(b"(") {
+            head.push(b' ');
+        }
+        head.extend_from_slice(item.as_bytes());
+        head.push(b' ');
+        let left = reader.size();
+        encode::literal_header(&mut head, left);
+        session.output().extend_from_slice(&head);
+        self.stream_more(session, job, Stream { reader, left })
+            .await
+    }
+
+    /// Writes the next part of a streamed message.
+    async fn stream_more(
+        &mut self,
+        session: &mut Session,
+        mut job: FetchJob,
+        stream: Stream,
+    ) -> Option<Done> {
+        let Stream { mut reader, left } = stream;
+        let want = (left as usize).min(STREAM_CHUNK);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; want];
+            let mut got = 0;
+            while got < want {
+                match reader.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            buf.truncate(got);
+            (reader, buf)
+        })
+        .await;
+        let Ok((reader, mut buf)) = read else {
+            return Some(server_bug(golub_store::Error::Internal(
+                "a message read stopped".into(),
+            )));
+        };
+        if buf.len() < want {
+            // The literal's length is promised: keep the protocol in step.
+            tracing::warn!("imap: a streamed message ended early");
+            buf.resize(want, b' ');
+        }
+        session.output().extend_from_slice(&buf);
+        let left = left - want as u64;
+        if left > 0 {
+            job.stream = Some(Stream { reader, left });
+        } else {
+            session.output().extend_from_slice(b")\r\n");
+        }
+        self.fetch_continue(session, job)
+    }
+
+    /// Goes on with the FETCH in the next step, or ends it.
+    fn fetch_continue(&mut self, session: &mut Session, job: FetchJob) -> Option<Done> {
+        if job.stream.is_some() || job.next < job.uids.len() {
             self.resume = Some(Resume::Fetch(job));
             session.resume_later();
             return None;
