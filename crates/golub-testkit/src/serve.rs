@@ -1,5 +1,5 @@
 //! `golub serve` as a child process, for the tests of the binary: a configuration in a
-//! temporary directory (SMTP on a free loopback port, no other listener), the admin
+//! temporary directory (SMTP and IMAP on free loopback ports, no other listener), the admin
 //! commands ([`run_golub`] for any configuration), start with a wait for the listener (polled with a deadline), kill, restart.
 //! Dropping it kills the server.
 
@@ -19,6 +19,9 @@ pub struct GolubProcess {
     log: PathBuf,
     /// The SMTP listener's port on 127.0.0.1.
     pub smtp_port: u16,
+    /// The IMAP listener's port on 127.0.0.1 (STARTTLS; plaintext logins only if the
+    /// test allows them).
+    pub imap_port: u16,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -29,12 +32,13 @@ impl GolubProcess {
     pub fn new(bin: &str) -> GolubProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let smtp_port = free_port();
+        let imap_port = free_port();
         let data = dir.path().join("data");
         let config = dir.path().join("golub.toml");
         std::fs::write(
             &config,
             format!(
-                "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{smtp_port}\"]\nsubmission = []\nsubmissions = []\nimap = []\nimaps = []\npop3 = []\npop3s = []\n[delivery]\nrelay_host = \"{unreachable}\"\n[dns]\nservers = [\"{unreachable}\"]\n",
+                "hostname = \"mx.example.org\"\ndata_dir = \"{}\"\n[listen]\nsmtp = [\"127.0.0.1:{smtp_port}\"]\nsubmission = []\nsubmissions = []\nimap = [\"127.0.0.1:{imap_port}\"]\nimaps = []\npop3 = []\npop3s = []\n[delivery]\nrelay_host = \"{unreachable}\"\n[dns]\nservers = [\"{unreachable}\"]\n",
                 data.display(),
                 unreachable = crate::UNREACHABLE,
             ),
@@ -46,6 +50,7 @@ impl GolubProcess {
             data,
             log: dir.path().join("serve.log"),
             smtp_port,
+            imap_port,
             child: None,
             _dir: dir,
         }
