@@ -147,7 +147,9 @@ fn nested_multipart_parts_are_numbered_depth_first() {
     );
     assert_eq!(
         sect(&msg, &[1, 1], Some(SectionText::Mime)).as_deref(),
-        Some("Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
+        Some(
+            "Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+        )
     );
     let html = mime::binary(&msg, &[1, 2]).expect("html");
     assert_eq!(
@@ -175,7 +177,10 @@ fn attachments_decode_and_rfc2231_names_are_merged() {
     let xlsx = mime::binary(&msg, &[3]).expect("xlsx");
     assert_eq!(xlsx, b"PK\x03\x04\x14\0\0\0\x08\0");
     let bs = String::from_utf8(mime::body_structure(&msg, true)).expect("utf-8");
-    assert!(bs.contains("(\"attachment\" (\"filename\" \"€ rates.pdf\"))"), "{bs}");
+    assert!(
+        bs.contains("(\"attachment\" (\"filename\" \"€ rates.pdf\"))"),
+        "{bs}"
+    );
     assert!(bs.contains("\"Quartalsübersicht Q1 2023.xlsx\""), "{bs}");
 }
 
@@ -213,9 +218,17 @@ fn message_rfc822_parts_have_header_text_and_inner_parts() {
 #[test]
 fn eight_bit_text_and_encoded_words_are_searchable() {
     let msg = load("utf8-8bit.eml");
-    assert!(mime::header_contains(&msg, "subject", "grüße aus KÖLN".as_bytes()));
+    assert!(mime::header_contains(
+        &msg,
+        "subject",
+        "grüße aus KÖLN".as_bytes()
+    ));
     assert!(!mime::header_contains(&msg, "subject", b"=?UTF-8?Q?"));
-    assert!(mime::header_contains(&msg, "FROM", "jörg müller".as_bytes()));
+    assert!(mime::header_contains(
+        &msg,
+        "FROM",
+        "jörg müller".as_bytes()
+    ));
     assert!(mime::header_contains(&msg, "to", b""));
     assert!(!mime::header_contains(&msg, "cc", b""));
     assert!(!mime::text_matches(&msg, b"STRASSE", true));
@@ -251,9 +264,16 @@ fn transfer_encodings_and_charsets_are_undone() {
         (0u8..10).collect::<Vec<_>>()
     );
     assert_eq!(mime::binary(&msg, &[4]), Err(BinaryError::UnknownEncoding));
-    assert_eq!(mime::binary_size(&msg, &[4]), Err(BinaryError::UnknownEncoding));
+    assert_eq!(
+        mime::binary_size(&msg, &[4]),
+        Err(BinaryError::UnknownEncoding)
+    );
     // BODY[4] still returns the encoded octets.
-    assert!(sect(&msg, &[4], None).expect("4").starts_with("begin 644 old.bin"));
+    assert!(
+        sect(&msg, &[4], None)
+            .expect("4")
+            .starts_with("begin 644 old.bin")
+    );
     // Latin-1 after quoted-printable, UTF-8 after base64.
     assert!(mime::text_matches(&msg, "CAFÉ CRÈME".as_bytes(), true));
     assert!(mime::text_matches(&msg, "soft line break".as_bytes(), true));
@@ -288,11 +308,19 @@ fn digest_parts_default_to_message_rfc822() {
     let msg = load("digest.eml");
     assert_eq!(
         sect(&msg, &[2, 1], Some(SectionText::Header)).as_deref(),
-        Some("From: one@example.org\r\nSubject: hello\r\nDate: Sat, 3 Jun 2023 10:00:00 +0000\r\n\r\n")
+        Some(
+            "From: one@example.org\r\nSubject: hello\r\nDate: Sat, 3 Jun 2023 10:00:00 +0000\r\n\r\n"
+        )
     );
-    assert_eq!(sect(&msg, &[2, 1, 1], None).as_deref(), Some("Hello list.\r\n"));
+    assert_eq!(
+        sect(&msg, &[2, 1, 1], None).as_deref(),
+        Some("Hello list.\r\n")
+    );
     assert_eq!(sect(&msg, &[2, 2, 1], None).as_deref(), Some("Hi one.\r\n"));
-    assert_eq!(sect(&msg, &[2, 1], Some(SectionText::Mime)).as_deref(), Some("\r\n"));
+    assert_eq!(
+        sect(&msg, &[2, 1], Some(SectionText::Mime)).as_deref(),
+        Some("\r\n")
+    );
     assert_eq!(
         sect(&msg, &[2, 3], None).as_deref(),
         Some("Not a message: an explicit text part in a digest.")
@@ -604,5 +632,50 @@ mod grammar {
             }
             self.eat(b')')
         }
+    }
+}
+
+proptest::proptest! {
+    /// Messages glued from MIME-looking pieces: every view stays grammatical and nothing
+    /// panics.
+    #[test]
+    fn mime_shaped_noise_never_panics(pieces in proptest::collection::vec(
+        proptest::sample::select(vec![
+            "Content-Type: multipart/mixed; boundary=b\r\n",
+            "Content-Type: message/rfc822\r\n",
+            "Content-Type: multipart/digest; boundary=\"b\"\r\n",
+            "Content-Transfer-Encoding: base64\r\n",
+            "Content-Transfer-Encoding: quoted-printable\r\n",
+            "Content-Disposition: attachment; filename*0*=utf-8''%C3; filename*1=x\r\n",
+            "From: a <b@c>, g: d@e;\r\n",
+            "To: \"x\r\n",
+            " folded\r\n",
+            "\r\n",
+            "--b\r\n",
+            "--b--\r\n",
+            "=C3=\r\n",
+            "aGVsbG8=\r\n",
+            "text\n",
+            "\u{e9}\u{0}",
+        ]),
+        0..40,
+    )) {
+        let msg = pieces.concat().into_bytes();
+        for ext in [false, true] {
+            let bs = mime::body_structure(&msg, ext);
+            let mut p = grammar::Parser::new(&bs);
+            proptest::prop_assert!(p.body(ext).and_then(|()| p.end()).is_ok());
+        }
+        let env = mime::envelope(&msg);
+        let mut p = grammar::Parser::new(&env);
+        proptest::prop_assert!(p.envelope().and_then(|()| p.end()).is_ok());
+        for path in [&[][..], &[1], &[1, 1], &[2, 1, 1]] {
+            for text in [None, Some(SectionText::Header), Some(SectionText::Mime)] {
+                let _ = mime::section(&msg, &part(path, text));
+            }
+            let _ = mime::binary(&msg, path);
+        }
+        let _ = mime::text_matches(&msg, b"hello", false);
+        let _ = mime::header_contains(&msg, "to", b"x");
     }
 }

@@ -71,7 +71,7 @@ pub fn fields(block: &[u8]) -> Vec<Field<'_>> {
             continue;
         };
         let name = trim(&line[..colon]);
-        if name.is_empty() || name.iter().any(|&c| c == b'\n') {
+        if name.is_empty() || name.contains(&b'\n') {
             continue;
         }
         let mut value = &line[colon + 1..];
@@ -228,17 +228,19 @@ fn parse_entity(msg: &[u8], start: usize, end: usize, in_digest: bool, depth: us
     let body = header_end(msg, start, end);
     let header = &msg[start..body];
     let ct_field = field(header, "content-type");
-    let declared = ct_field.and_then(|f| parse_content_type(f.value)).and_then(|ct| {
-        let subtype = ct.c_subtype.as_deref()?.to_string();
-        if ct.c_type.is_empty() || subtype.is_empty() {
-            return None;
-        }
-        Some(Media {
-            ty: ct.c_type.to_string(),
-            subtype,
-            params: params_of(&ct),
-        })
-    });
+    let declared = ct_field
+        .and_then(|f| parse_content_type(f.value))
+        .and_then(|ct| {
+            let subtype = ct.c_subtype.as_deref()?.to_string();
+            if ct.c_type.is_empty() || subtype.is_empty() {
+                return None;
+            }
+            Some(Media {
+                ty: ct.c_type.to_string(),
+                subtype,
+                params: params_of(&ct),
+            })
+        });
     // RFC 2045 §5.2: no (or an invalid) Content-Type means text/plain; us-ascii, and
     // RFC 2046 §5.1.5: message/rfc822 inside multipart/digest.
     let media = match declared {
