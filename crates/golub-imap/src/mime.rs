@@ -26,7 +26,8 @@ const MAX_QUOTED: usize = 1024;
 
 /// What BODY and BODYSTRUCTURE show for a multipart entity without any body part (the
 /// grammar needs at least one), as Dovecot does.
-const EMPTY_PART: &[u8] = b"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0)";
+const EMPTY_PART: &[u8] = b"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0";
+const EMPTY_PART_EXT: &[u8] = b" NIL NIL NIL NIL";
 
 /// Why BINARY cannot answer (RFC 3516 §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -171,6 +172,10 @@ fn write_body(out: &mut Vec<u8>, msg: &[u8], e: &Entity, ext: bool) {
     if let Kind::Multipart(children) = &e.kind {
         if children.is_empty() {
             out.extend_from_slice(EMPTY_PART);
+            if ext {
+                out.extend_from_slice(EMPTY_PART_EXT);
+            }
+            out.push(b')');
         }
         for child in children {
             write_body(out, msg, child, ext);

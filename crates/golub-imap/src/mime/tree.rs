@@ -71,7 +71,7 @@ pub fn fields(block: &[u8]) -> Vec<Field<'_>> {
             continue;
         };
         let name = trim(&line[..colon]);
-        if name.is_empty() || name.iter().any(|&c| c == b'\n') {
+        if name.is_empty() || name.contains(&b'\n') {
             continue;
         }
         let mut value = &line[colon + 1..];
@@ -244,6 +244,11 @@ fn parse_entity(msg: &[u8], start: usize, end: usize, in_digest: bool, depth: us
     // RFC 2045 §5.2: no (or an invalid) Content-Type means text/plain; us-ascii, and
     // RFC 2046 §5.1.5: message/rfc822 inside multipart/digest.
     let media = match declared {
+        // RFC 2046 §4.1.2: text without a charset is us-ascii; say so, as Dovecot does.
+        Some(mut m) if m.ty == "text" && m.param("charset").is_none() => {
+            m.params.insert(0, ("charset".into(), "us-ascii".into()));
+            m
+        }
         Some(m) => m,
         None if in_digest && ct_field.is_none() => Media::message_rfc822(),
         None => Media::text_plain(),
