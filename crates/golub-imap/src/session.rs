@@ -186,7 +186,7 @@ impl Session {
     /// A new session; the greeting is queued.
     pub fn new(config: ImapConfig, now: Instant) -> Self {
         let mut s = Session {
-            framer: Framer::new(config.limits.clone()),
+            framer: Framer::new(config.limits),
             tls: config.tls_active,
             config,
             output: Vec::new(),
@@ -258,7 +258,7 @@ impl Session {
         self.tls = true;
         self.phase = Phase::Command;
         // RFC 9051 §6.2.1: anything the client sent before the handshake is discarded.
-        self.framer = Framer::new(self.config.limits.clone());
+        self.framer = Framer::new(self.config.limits);
         self.arm_deadline();
     }
 

@@ -123,11 +123,15 @@ fn flagger(port: u16, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>) {
         let uids: Vec<u32> = r
             .iter()
             .find_map(|l| l.strip_prefix("* SEARCH"))
-            .map(|l| l.split_whitespace().filter_map(|u| u.parse().ok()).collect())
+            .map(|l| {
+                l.split_whitespace()
+                    .filter_map(|u| u.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         for uid in uids.into_iter().take(20) {
             n += 1;
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 let Ok(r) = c.cmd(format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)").as_bytes())
                 else {
                     return;
@@ -196,7 +200,7 @@ fn sigkill_during_append_store_and_expunge_loses_nothing_acknowledged() {
     let by_uid: HashMap<u32, &golub_store::MessageMeta> =
         messages.iter().map(|m| (m.uid, m)).collect();
     let acked = acked.lock().unwrap();
-    assert!(acked.appended.len() >= 50 * rounds as usize);
+    assert!(acked.appended.len() >= 50 * rounds);
     assert!(!acked.flagged.is_empty() && !acked.expunged.is_empty());
     for (id, uid) in &acked.appended {
         if acked.expunged.contains(uid) {

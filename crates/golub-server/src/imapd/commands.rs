@@ -275,10 +275,9 @@ impl Driver<'_> {
         };
         if let Some(q) = qresync
             && q.uidvalidity == sel.view.uidvalidity
+            && let Err(e) = self.qresync(session, &mut sel, &q).await
         {
-            if let Err(e) = self.qresync(session, &mut sel, &q).await {
-                return server_bug(e);
-            }
+            return server_bug(e);
         }
         log_select(
             self.user.as_ref().map_or("", |u| u.address.as_str()),

@@ -65,7 +65,11 @@ fn imap_config(shared: &Shared, implicit_tls: bool) -> ImapConfig {
     let mut limits = golub_imap::frame::FrameLimits::default();
     // An APPEND literal is a message: the message size limit applies.
     limits.max_literal = shared.config.limits.max_message_size as u64;
-    limits.max_command = (shared.config.limits.max_message_size as usize).saturating_add(1 << 20);
+    limits.max_command = shared
+        .config
+        .limits
+        .max_message_size
+        .saturating_add(1 << 20);
     ImapConfig {
         hostname: shared.config.hostname.clone(),
         starttls_available: !implicit_tls,
