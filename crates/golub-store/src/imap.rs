@@ -17,8 +17,9 @@
 //! count `\Seen` and `\Deleted` by exact token.
 //!
 //! Hierarchy is by name alone, with `/` as the delimiter: a parent that was never created
-//! has no row. Subscriptions are a mark on the folder row, so only an existing folder can
-//! be subscribed, and deleting a folder drops its subscription. Each write method is one
+//! has no row. Subscriptions are kept by name (only an existing folder can be subscribed,
+//! but the subscription outlives it); `subscribed` on a folder row mirrors them. Each
+//! write method is one
 //! job of the writer (group commit), so it is all or nothing.
 
 use crate::blob::{self, BlobId, BodyRef};
@@ -390,7 +391,8 @@ fn transfer(
 }
 
 impl Store {
-    /// Creates a folder (IMAP CREATE) with a fresh UIDVALIDITY, not subscribed.
+    /// Creates a folder (IMAP CREATE) with a fresh UIDVALIDITY; subscribed if its name
+    /// still is from before.
     /// `special_use` is "" or one RFC 6154 attribute. `AlreadyExists` if the name is taken
     /// (INBOX always is).
     pub fn create_folder(&self, user_id: i64, name: &str, special_use: &str) -> Result<Folder> {
@@ -407,12 +409,18 @@ impl Store {
                     "INSERT INTO folders
                          (user_id, name, uidvalidity, uidnext, highestmodseq, special_use,
                           subscribed)
-                     VALUES (?1, ?2, ?3, 1, 1, ?4, 0) ON CONFLICT (user_id, name) DO NOTHING",
+                     VALUES (?1, ?2, ?3, 1, 1, ?4,
+                             EXISTS (SELECT 1 FROM subscriptions WHERE user_id = ?1 AND name = ?2))
+                     ON CONFLICT (user_id, name) DO NOTHING",
                 )?
                 .execute(params![user_id, name, uidvalidity as i64, special_use])?;
             if n == 0 {
                 return Err(Error::AlreadyExists(format!("folder {name}")));
             }
+            let subscribed: bool = tx
+                .conn()
+                .prepare_cached("SELECT subscribed FROM folders WHERE id = last_insert_rowid()")?
+                .query_row([], |r| r.get(0))?;
             Ok(Folder {
                 id: tx.conn().last_insert_rowid(),
                 name,
@@ -420,7 +428,7 @@ impl Store {
                 uidnext: 1,
                 highestmodseq: 1,
                 special_use,
-                subscribed: false,
+                subscribed,
             })
         })
     }
@@ -502,18 +510,31 @@ impl Store {
                 }
             }
             for (old, new) in &renames {
+                // A subscription moves with its folder, as clients expect.
                 tx.conn()
                     .prepare_cached(
                         "UPDATE folders SET name = ?3 WHERE user_id = ?1 AND name = ?2",
                     )?
                     .execute(params![user_id, old, new])?;
+                let moved = tx
+                    .conn()
+                    .prepare_cached("DELETE FROM subscriptions WHERE user_id = ?1 AND name = ?2")?
+                    .execute(params![user_id, old])?;
+                if moved > 0 {
+                    tx.conn()
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?1, ?2)",
+                        )?
+                        .execute(params![user_id, new])?;
+                }
             }
             Ok(())
         })
     }
 
-    /// Marks a folder subscribed or not (IMAP SUBSCRIBE, UNSUBSCRIBE). `NotFound` for a
-    /// folder that does not exist: subscriptions live on folder rows.
+    /// Subscribes a folder or unsubscribes a name (IMAP SUBSCRIBE, UNSUBSCRIBE).
+    /// Subscribing needs the folder (`NotFound`); a subscription outlives its folder
+    /// (RFC 9051 §6.3.7), so a name may be unsubscribed after the folder is gone.
     pub fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()> {
         let name = folder_name(name)?;
         self.write(move |tx| {
@@ -523,10 +544,32 @@ impl Store {
                     "UPDATE folders SET subscribed = ?3 WHERE user_id = ?1 AND name = ?2",
                 )?
                 .execute(params![user_id, name, subscribed])?;
-            if n == 0 {
-                return Err(Error::NotFound(format!("folder {name}")));
+            if subscribed {
+                if n == 0 {
+                    return Err(Error::NotFound(format!("folder {name}")));
+                }
+                tx.conn()
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![user_id, name])?;
+            } else {
+                tx.conn()
+                    .prepare_cached("DELETE FROM subscriptions WHERE user_id = ?1 AND name = ?2")?
+                    .execute(params![user_id, name])?;
             }
             Ok(())
+        })
+    }
+
+    /// The names a user is subscribed to, existing or not, sorted.
+    pub fn subscriptions(&self, user_id: i64) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name FROM subscriptions WHERE user_id = ?1 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([user_id], |r| r.get(0))?;
+            Ok(rows.collect::<std::result::Result<Vec<String>, _>>()?)
         })
     }
 
@@ -916,7 +959,8 @@ fn rename_inbox(tx: &mut Tx<'_>, user_id: i64, to: &str) -> Result<()> {
         .prepare_cached(
             "INSERT INTO folders
                  (user_id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed)
-             VALUES (?1, ?2, ?3, ?4, ?5, '', 0)",
+             VALUES (?1, ?2, ?3, ?4, ?5, '',
+                     EXISTS (SELECT 1 FROM subscriptions WHERE user_id = ?1 AND name = ?2))",
         )?
         .execute(params![
             user_id,

@@ -753,6 +753,34 @@ fn subscriptions_live_on_existing_folders() {
         store.set_subscribed(alice.id, "Nope", true),
         Err(Error::NotFound(_))
     ));
+    // A subscription outlives its folder (RFC 9051 §6.3.7), comes back with a folder of
+    // that name, and moves with a rename.
+    store.set_subscribed(alice.id, "Lists", true).unwrap();
+    store.delete_folder(alice.id, "Lists").unwrap();
+    assert!(
+        store
+            .subscriptions(alice.id)
+            .unwrap()
+            .contains(&"Lists".to_string())
+    );
+    assert!(
+        store
+            .create_folder(alice.id, "Lists", "")
+            .unwrap()
+            .subscribed
+    );
+    store.rename_folder(alice.id, "Lists", "Groups").unwrap();
+    let subs = store.subscriptions(alice.id).unwrap();
+    assert!(subs.contains(&"Groups".to_string()) && !subs.contains(&"Lists".to_string()));
+    assert!(folder(&store, &alice, "Groups").subscribed);
+    store.delete_folder(alice.id, "Groups").unwrap();
+    store.set_subscribed(alice.id, "Groups", false).unwrap();
+    assert!(
+        !store
+            .subscriptions(alice.id)
+            .unwrap()
+            .contains(&"Groups".to_string())
+    );
 }
 
 #[test]

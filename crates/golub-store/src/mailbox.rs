@@ -95,6 +95,9 @@ pub(crate) fn create_default_folders(tx: &mut Tx<'_>, user_id: i64) -> Result<()
         tx.conn().prepare_cached("INSERT INTO folders (user_id, name, uidvalidity, uidnext, highestmodseq, special_use)
              VALUES (?1, ?2, ?3, 1, 1, ?4)")?.execute(params![user_id, name, uidvalidity, special],
         )?;
+        tx.conn()
+            .prepare_cached("INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?1, ?2)")?
+            .execute(params![user_id, name])?;
     }
     Ok(())
 }

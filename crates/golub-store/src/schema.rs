@@ -146,6 +146,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE folders ADD COLUMN recent_from INTEGER NOT NULL DEFAULT 1;
     "#,
+    // 9: subscriptions by name (RFC 9051 §6.3.7: deleting a mailbox does not remove its
+    // name from the subscriptions). `folders.subscribed` mirrors it for existing folders.
+    r#"
+    CREATE TABLE subscriptions (
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        PRIMARY KEY (user_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM folders WHERE subscribed = 1;
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

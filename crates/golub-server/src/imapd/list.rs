@@ -144,7 +144,8 @@ impl Driver<'_> {
         };
         let user = self.user_id();
         let result = blocking(&self.shared.store, move |s| {
-            if s.folder(user, &name)?.is_none() {
+            // A name stays subscribed after its folder is gone; it can be unsubscribed.
+            if on && s.folder(user, &name)?.is_none() {
                 return Ok(false);
             }
             s.set_subscribed(user, &name, on)?;
@@ -204,12 +205,26 @@ impl Driver<'_> {
             })
             .unwrap_or_default();
         let user = self.user_id();
-        let folders = match reads::read(&self.shared.store, move |s| s.folders(user)).await {
-            Ok(f) => f,
+        let read = reads::read(&self.shared.store, move |s| {
+            Ok((s.folders(user)?, s.subscriptions(user)?))
+        })
+        .await;
+        let (folders, subscriptions) = match read {
+            Ok(x) => x,
             Err(e) => return server_bug(e),
         };
         let mut out = Vec::new();
         let mut statuses = Vec::new();
+        // RFC 5258 §3.1: subscribed names whose folder is gone are listed too.
+        if subscribed_only {
+            for name in subscriptions.iter().filter(|n| {
+                !folders.iter().any(|f| &f.name == *n) && patterns.iter().any(|p| matches(p, n))
+            }) {
+                out.extend_from_slice(b"* LIST (\\NonExistent \\Subscribed) \"/\" ");
+                encode::astring(&mut out, mailbox_name::encode(name, utf8).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
         for f in &folders {
             let matched = patterns.iter().any(|p| matches(p, &f.name));
             let has_children = folders.iter().any(|c| is_child(&f.name, &c.name));
@@ -304,25 +319,26 @@ impl Driver<'_> {
         };
         let pattern = format!("{reference}{pattern}");
         let user = self.user_id();
-        let folders = match reads::read(&self.shared.store, move |s| s.folders(user)).await {
-            Ok(f) => f,
-            Err(e) => return server_bug(e),
-        };
+        let subscriptions =
+            match reads::read(&self.shared.store, move |s| s.subscriptions(user)).await {
+                Ok(f) => f,
+                Err(e) => return server_bug(e),
+            };
         // RFC 3501 §6.3.9: a name that is not subscribed but has subscribed names below
         // it is listed as \Noselect when `%` stops at its level.
         let mut names: Vec<(String, bool)> = Vec::new();
-        for f in folders.iter().filter(|f| f.subscribed) {
+        for sub in &subscriptions {
             let mut at = 0;
-            while let Some(i) = f.name[at..].find(DELIMITER) {
-                let parent = &f.name[..at + i];
-                let subscribed = folders.iter().any(|g| g.subscribed && g.name == parent);
+            while let Some(i) = sub[at..].find(DELIMITER) {
+                let parent = &sub[..at + i];
+                let subscribed = subscriptions.iter().any(|g| g == parent);
                 if !subscribed && !names.iter().any(|(n, _)| n == parent) {
                     names.push((parent.to_string(), true));
                 }
                 at += i + 1;
             }
-            if !names.iter().any(|(n, _)| *n == f.name) {
-                names.push((f.name.clone(), false));
+            if !names.iter().any(|(n, _)| n == sub) {
+                names.push((sub.clone(), false));
             }
         }
         let out = session.output();
