@@ -25,6 +25,10 @@ pub struct FrameLimits {
     pub max_literal: u64,
     /// All lines, line ends and literals of one command.
     pub max_command: usize,
+    /// An APPEND whose message literal is larger than this (announced on the command's
+    /// first line) is handed out in pieces ([`Frame::StreamStart`]) instead of being
+    /// buffered whole; `u64::MAX` never streams.
+    pub stream_literal: u64,
 }
 
 impl Default for FrameLimits {
@@ -33,6 +37,7 @@ impl Default for FrameLimits {
             max_line: 64 * 1024,
             max_literal: 64 * 1024 * 1024,
             max_command: 65 * 1024 * 1024,
+            stream_literal: 256 * 1024,
         }
     }
 }
@@ -51,6 +56,20 @@ pub enum Frame {
         tag: Option<String>,
         error: FrameError,
     },
+    /// An APPEND with a large message literal: its first line (with the announcement and
+    /// line end). The session answers with [`Framer::stream_accept`] (then the octets
+    /// come as [`Frame::StreamData`], and [`Frame::StreamEnd`] after them) or
+    /// [`Framer::stream_refuse`].
+    StreamStart {
+        head: Vec<u8>,
+        size: u64,
+        sync: bool,
+    },
+    /// The next octets of the streamed literal, as they arrived.
+    StreamData(Vec<u8>),
+    /// The literal is complete and its command line ended: `trailing_ok` when nothing
+    /// but the line end followed it.
+    StreamEnd { trailing_ok: bool },
 }
 
 /// Why a command was refused.
@@ -96,6 +115,14 @@ enum State {
     },
     /// After a fatal error: nothing more is taken.
     Closed,
+    /// A streamed literal was announced; the session decides.
+    StreamWait { size: u64, sync: bool },
+    /// Handing out a streamed literal's octets.
+    Stream { remaining: u64 },
+    /// Dropping a refused non-synchronizing literal's octets.
+    Discard { remaining: u64 },
+    /// After a streamed or dropped literal: the rest of its line; `report` as StreamEnd.
+    StreamTail { report: bool },
 }
 
 /// Splits input into commands (see the module documentation).
@@ -172,7 +199,12 @@ impl Framer {
                     self.state = State::Line;
                 }
             }
-            State::Line | State::Literal { .. } => {}
+            State::Line
+            | State::Literal { .. }
+            | State::StreamWait { .. }
+            | State::Stream { .. }
+            | State::Discard { .. }
+            | State::StreamTail { .. } => {}
         }
         self.compact();
         self.buf.extend_from_slice(data);
@@ -204,7 +236,48 @@ impl Framer {
         }
         loop {
             match self.state {
-                State::Closed | State::Skip { .. } => return None,
+                State::Closed | State::Skip { .. } | State::StreamWait { .. } => return None,
+                State::Stream { remaining } | State::Discard { remaining } => {
+                    let avail = (self.buf.len() - self.scanned) as u64;
+                    let take = avail.min(remaining);
+                    if take == 0 {
+                        return None;
+                    }
+                    // `take` is at most what is buffered, so it fits a usize.
+                    let from = self.scanned;
+                    let to = from + take as usize;
+                    let streaming = matches!(self.state, State::Stream { .. });
+                    let data = streaming.then(|| self.buf[from..to].to_vec());
+                    self.start = to;
+                    self.line_start = to;
+                    self.scanned = to;
+                    self.state = if take == remaining {
+                        State::StreamTail { report: streaming }
+                    } else if streaming {
+                        State::Stream {
+                            remaining: remaining - take,
+                        }
+                    } else {
+                        State::Discard {
+                            remaining: remaining - take,
+                        }
+                    };
+                    if let Some(data) = data {
+                        return Some(Frame::StreamData(data));
+                    }
+                }
+                State::StreamTail { report } => {
+                    let lf = self.find_lf(true)?;
+                    let line = &self.buf[self.line_start..lf];
+                    let trailing_ok = line.is_empty() || line == b"\r";
+                    self.start = lf + 1;
+                    self.line_start = lf + 1;
+                    self.scanned = lf + 1;
+                    self.state = State::Line;
+                    if report {
+                        return Some(Frame::StreamEnd { trailing_ok });
+                    }
+                }
                 State::Literal { remaining } => {
                     let avail = (self.buf.len() - self.scanned) as u64;
                     let take = avail.min(remaining);
@@ -316,6 +389,17 @@ impl Framer {
             return Some(Frame::Rejected { tag, error });
         }
         self.scanned = end;
+        if let Some((size, sync)) = literal
+            && size > self.limits.stream_literal
+            && self.line_start == self.start
+            && is_append(line)
+        {
+            let head = self.buf[self.start..end].to_vec();
+            self.start = end;
+            self.line_start = end;
+            self.state = State::StreamWait { size, sync };
+            return Some(Frame::StreamStart { head, size, sync });
+        }
         match literal {
             None => {
                 let command = if self.start == 0 && end == self.buf.len() {
@@ -374,6 +458,26 @@ impl Framer {
         }
     }
 
+    /// The session takes the streamed literal announced by [`Frame::StreamStart`] (and
+    /// sends "+ " first for a synchronizing one).
+    pub fn stream_accept(&mut self) {
+        if let State::StreamWait { size, .. } = self.state {
+            self.state = State::Stream { remaining: size };
+        }
+    }
+
+    /// The session refused the streamed APPEND: a synchronizing literal is never sent
+    /// (no "+" went out); a non-synchronizing one is dropped as it arrives.
+    pub fn stream_refuse(&mut self) {
+        if let State::StreamWait { size, sync } = self.state {
+            self.state = if sync {
+                State::Line
+            } else {
+                State::Discard { remaining: size }
+            };
+        }
+    }
+
     /// Octets buffered and not handed out yet (for tests and metrics).
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
@@ -405,6 +509,15 @@ pub(crate) fn literal_announcement(line: &[u8]) -> Option<(u64, bool)> {
         n.saturating_mul(10).saturating_add((d - b'0') as u64)
     });
     Some((size, sync))
+}
+
+/// Whether a command's first line is an APPEND: `tag SP APPEND SP`.
+fn is_append(line: &[u8]) -> bool {
+    let Some(sp) = line.iter().position(|&b| b == b' ') else {
+        return false;
+    };
+    let rest = &line[sp + 1..];
+    rest.len() > 7 && rest[..7].eq_ignore_ascii_case(b"APPEND ")
 }
 
 /// The tag of a command, from the start of its first line, if valid.

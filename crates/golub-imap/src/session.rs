@@ -110,6 +110,21 @@ pub enum Event {
     Resume,
     /// IDLE ended with DONE (or by the session closing); the driver stops reporting.
     IdleEnded,
+    /// An APPEND whose message is streamed (larger than `stream_literal`). Decision:
+    /// [`Session::append_accept`] (the octets follow as [`Event::AppendData`], then
+    /// [`Event::AppendEnd`]) or [`Session::append_refuse`].
+    AppendStart {
+        tag: String,
+        mailbox: Vec<u8>,
+        flags: Vec<String>,
+        date: Option<i64>,
+        size: u64,
+    },
+    /// The next octets of the streamed message, in order.
+    AppendData(Vec<u8>),
+    /// The streamed message is complete (`ok`: its command ended properly). Decision:
+    /// [`Session::complete`].
+    AppendEnd { ok: bool },
 }
 
 /// The connection states of RFC 9051 §3.
@@ -142,6 +157,11 @@ enum Pending {
     Command {
         tag: String,
     },
+    /// A streamed APPEND waits to be accepted or refused.
+    AppendStart {
+        tag: String,
+        sync: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -159,6 +179,10 @@ enum Phase {
     },
     /// STARTTLS accepted; input is dropped until the handshake is done.
     Tls,
+    /// A streamed APPEND's message is arriving.
+    Stream {
+        tag: String,
+    },
 }
 
 /// One IMAP server session.
@@ -337,6 +361,36 @@ impl Session {
         }
     }
 
+    /// Takes the streamed APPEND's message: "+ " for a synchronizing literal, then
+    /// [`Event::AppendData`] as the octets arrive.
+    pub fn append_accept(&mut self) {
+        let Some(Pending::AppendStart { tag, sync }) =
+            self.take_pending(|p| matches!(p, Pending::AppendStart { .. }))
+        else {
+            return;
+        };
+        if sync {
+            self.output
+                .extend_from_slice(b"+ Ready for literal data\r\n");
+        }
+        self.framer.stream_accept();
+        self.phase = Phase::Stream { tag };
+        self.process();
+    }
+
+    /// Refuses the streamed APPEND with its tagged response; the message is not read
+    /// (a non-synchronizing one is dropped as it arrives).
+    pub fn append_refuse(&mut self, status: Status, code: Option<&str>, text: &str) {
+        let Some(Pending::AppendStart { tag, .. }) =
+            self.take_pending(|p| matches!(p, Pending::AppendStart { .. }))
+        else {
+            return;
+        };
+        self.framer.stream_refuse();
+        self.tagged(&tag, status, code, text);
+        self.process();
+    }
+
     /// IDLE was accepted by the driver: "+ idling" and wait for DONE. The pending IDLE
     /// command stays open until then.
     pub fn idle(&mut self) {
@@ -464,6 +518,7 @@ impl Session {
                 Phase::Command => self.read_command(),
                 Phase::Sasl { .. } => self.read_sasl(),
                 Phase::Idle { .. } => self.read_idle(),
+                Phase::Stream { .. } => self.read_stream(),
                 Phase::Tls => false,
             };
             if !progressed {
@@ -505,6 +560,67 @@ impl Session {
                 }
             },
             Frame::Rejected { tag, error } => self.rejected(tag, error),
+            Frame::StreamStart { head, size, sync } => self.append_start(head, size, sync),
+            // Only in the stream phase.
+            Frame::StreamData(_) | Frame::StreamEnd { .. } => {}
+        }
+        true
+    }
+
+    /// A streamed APPEND's first line: parsed with an empty literal in place of the
+    /// message, then the driver decides.
+    fn append_start(&mut self, head: Vec<u8>, size: u64, sync: bool) {
+        let open = head.iter().rposition(|&b| b == b'{').unwrap_or(head.len());
+        let mut probe = head[..open].to_vec();
+        probe.extend_from_slice(b"{0}\r\n\r\n");
+        match parse::command(&probe) {
+            Ok(Tagged {
+                tag,
+                command:
+                    Command::Append {
+                        mailbox,
+                        flags,
+                        date,
+                        ..
+                    },
+            }) if self.state != State::NotAuthenticated => {
+                self.events.push_back(Event::AppendStart {
+                    tag: tag.clone(),
+                    mailbox,
+                    flags,
+                    date,
+                    size,
+                });
+                self.pending = Some(Pending::AppendStart { tag, sync });
+            }
+            Ok(Tagged { tag, .. }) => {
+                self.framer.stream_refuse();
+                self.tagged(&tag, Status::Bad, None, "Log in first");
+                self.count_error();
+            }
+            Err(e) => {
+                self.framer.stream_refuse();
+                let tag = e.tag.clone().unwrap_or_else(|| "*".to_string());
+                self.tagged(&tag, Status::Bad, None, &e.message);
+                self.count_error();
+            }
+        }
+    }
+
+    fn read_stream(&mut self) -> bool {
+        let Some(frame) = self.framer.next() else {
+            return false;
+        };
+        match frame {
+            Frame::StreamData(data) => self.events.push_back(Event::AppendData(data)),
+            other => {
+                let Phase::Stream { tag } = mem::replace(&mut self.phase, Phase::Command) else {
+                    return false;
+                };
+                let ok = matches!(other, Frame::StreamEnd { trailing_ok: true });
+                self.events.push_back(Event::AppendEnd { ok });
+                self.pending = Some(Pending::Command { tag });
+            }
         }
         true
     }

@@ -23,6 +23,7 @@ const LIMITS: FrameLimits = FrameLimits {
     max_line: 512,
     max_literal: 2048,
     max_command: 4096,
+    stream_literal: u64::MAX,
 };
 
 /// Everything the framer gives for `input` cut at `cuts` (offsets, any order), with the
@@ -49,7 +50,9 @@ fn run(input: &[u8], cuts: &[usize]) -> Result<(Vec<Frame>, isize), TestCaseErro
             .map(|f| match f {
                 Frame::Command(c) => c.capacity(),
                 Frame::Rejected { tag, .. } => tag.as_ref().map_or(0, |t| t.capacity()) + 64,
-                Frame::Continue => 0,
+                Frame::StreamStart { head, .. } => head.capacity(),
+                Frame::StreamData(d) => d.capacity(),
+                Frame::Continue | Frame::StreamEnd { .. } => 0,
             })
             .sum::<usize>()
             + frames.capacity() * std::mem::size_of::<Frame>();
@@ -93,6 +96,10 @@ fn check(input: &[u8], cuts: &[usize]) -> Result<(), TestCaseError> {
                 }
             }
             Frame::Rejected { error, .. } => fatal = error.is_fatal(),
+            // Streaming is off in these limits.
+            Frame::StreamStart { .. } | Frame::StreamData(_) | Frame::StreamEnd { .. } => {
+                prop_assert!(false, "a stream frame with streaming off: {:?}", f);
+            }
             Frame::Continue => {}
         }
     }

@@ -20,6 +20,7 @@ fn config() -> ImapConfig {
             max_line: 512,
             max_literal: 2048,
             max_command: 4096,
+            stream_literal: 1024,
         },
         capabilities: vec!["IDLE".into()],
         ..ImapConfig::default()
@@ -53,7 +54,18 @@ fn drive(s: &mut Session, turn: &mut u32) {
                 _ => s.complete(Status::Ok, None, "done"),
             },
             Event::Resume => s.complete(Status::Ok, None, "FETCH completed"),
-            Event::StartTls | Event::IdleEnded => {}
+            Event::AppendStart { .. } => {
+                if turn.is_multiple_of(2) {
+                    s.append_accept();
+                } else {
+                    s.append_refuse(Status::No, Some("TRYCREATE"), "No such mailbox");
+                }
+            }
+            Event::AppendEnd { ok } => {
+                let status = if ok { Status::Ok } else { Status::Bad };
+                s.complete(status, None, "APPEND done");
+            }
+            Event::AppendData(_) | Event::StartTls | Event::IdleEnded => {}
         }
     }
 }
@@ -131,6 +143,9 @@ fn sessions() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(
         prop_oneof![
             4 => one,
+            1 => Just(b"a1 APPEND INBOX {1500}\r\n".to_vec()),
+            1 => Just(b"a2 APPEND INBOX (\\Seen) {1100+}\r\n".to_vec()),
+            1 => Just(vec![b'm'; 700]),
             1 => Just(b"DONE\r\n".to_vec()),
             1 => Just(b"*\r\n".to_vec()),
             1 => Just(b"AHVzZXIAcHc=\r\n".to_vec()),

@@ -444,3 +444,61 @@ async fn a_large_message_is_streamed_byte_exact() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, [want.as_str(), want.as_str()], "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_append_is_streamed_into_the_store() {
+    let t = plaintext_server().await;
+    let mut c = ImapClient::connect(t.addr("imap")).await;
+    c.login("alice@example.org", "pw").await;
+    let line = "The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
+    let body = line.repeat(2 * 1024 * 1024 / line.len());
+    let big = message("streamed", &body);
+
+    // A synchronizing literal: the continuation comes once the mailbox is known.
+    c.send(format!("s1 APPEND INBOX (\\Seen) {{{}}}\r\n", big.len()).as_bytes())
+        .await;
+    let cont = c.line().await.unwrap_or_default();
+    assert!(cont.starts_with("+ "), "{cont}");
+    c.send(big.as_bytes()).await;
+    c.send(b"\r\n").await;
+    let r = c.until_tagged("s1").await;
+    assert!(last(&r).contains("OK [APPENDUID "), "{r:?}");
+
+    // A non-synchronizing one, to a mailbox that is not there: refused, its octets
+    // dropped, and the session goes on.
+    c.send(format!("s2 APPEND Nowhere {{{}+}}\r\n", big.len()).as_bytes())
+        .await;
+    c.send(big.as_bytes()).await;
+    c.send(b"\r\n").await;
+    let r = c.until_tagged("s2").await;
+    assert!(last(&r).contains("NO [TRYCREATE]"), "{r:?}");
+    // A synchronizing one there: refused before a single octet is sent.
+    c.send(format!("s3 APPEND Nowhere {{{}}}\r\n", big.len()).as_bytes())
+        .await;
+    let r = c.until_tagged("s3").await;
+    assert!(last(&r).contains("NO [TRYCREATE]"), "{r:?}");
+
+    // Non-synchronizing into Archive, then read both back byte for byte.
+    c.send(format!("s4 APPEND Archive {{{}+}}\r\n", big.len()).as_bytes())
+        .await;
+    c.send(big.as_bytes()).await;
+    c.send(b"\r\n").await;
+    let r = c.until_tagged("s4").await;
+    assert!(last(&r).contains("OK [APPENDUID "), "{r:?}");
+    let r = c.cmd("NOOP").await;
+    assert!(last(&r).contains("OK"), "{r:?}");
+    let store = t.store();
+    let alice = store.user("alice@example.org").unwrap().unwrap();
+    for folder in ["INBOX", "Archive"] {
+        let f = store.folder(alice.id, folder).unwrap().unwrap();
+        let msgs = store.messages(f.id).unwrap();
+        assert_eq!(msgs.len(), 1, "{folder}");
+        let content = store.message_content(f.id, msgs[0].uid).unwrap();
+        assert!(
+            content == big.as_bytes(),
+            "{folder}: the message came back changed"
+        );
+    }
+    let inbox = store.folder(alice.id, "INBOX").unwrap().unwrap();
+    assert_eq!(store.messages(inbox.id).unwrap()[0].flags, "\\Seen");
+}

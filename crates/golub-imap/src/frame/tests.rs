@@ -5,6 +5,7 @@ fn small() -> FrameLimits {
         max_line: 64,
         max_literal: 100,
         max_command: 200,
+        stream_literal: u64::MAX,
     }
 }
 
@@ -301,4 +302,84 @@ fn literal_announcement_forms() {
     assert_eq!(literal_announcement(b"a {+}"), None);
     assert_eq!(literal_announcement(b"a 5}"), None);
     assert_eq!(literal_announcement(b"a {5}x"), None);
+}
+
+fn streaming() -> FrameLimits {
+    FrameLimits {
+        stream_literal: 8,
+        ..small()
+    }
+}
+
+/// Pushes `input` one octet at a time, answering StreamStart with `accept`; the frames
+/// with the streamed octets joined into one StreamData.
+fn streamed(input: &[u8], accept: bool) -> Vec<Frame> {
+    let mut f = Framer::new(streaming());
+    let mut out: Vec<Frame> = Vec::new();
+    for b in input {
+        f.push(std::slice::from_ref(b));
+        while let Some(frame) = f.next() {
+            match frame {
+                Frame::StreamStart { .. } => {
+                    out.push(frame);
+                    if accept {
+                        f.stream_accept();
+                    } else {
+                        f.stream_refuse();
+                    }
+                }
+                Frame::StreamData(d) => match out.last_mut() {
+                    Some(Frame::StreamData(all)) => all.extend_from_slice(&d),
+                    _ => out.push(Frame::StreamData(d)),
+                },
+                other => out.push(other),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_large_append_literal_is_handed_out_in_pieces() {
+    let input = b"a APPEND INBOX {12}\r\nhello, world\r\nb NOOP\r\n";
+    assert_eq!(
+        streamed(input, true),
+        vec![
+            Frame::StreamStart {
+                head: b"a APPEND INBOX {12}\r\n".to_vec(),
+                size: 12,
+                sync: true
+            },
+            Frame::StreamData(b"hello, world".to_vec()),
+            Frame::StreamEnd { trailing_ok: true },
+            Frame::Command(b"b NOOP\r\n".to_vec()),
+        ]
+    );
+    // Something after the literal on its line is reported.
+    let frames = streamed(b"a APPEND INBOX {12+}\r\nhello, world x\r\n", true);
+    assert_eq!(
+        frames.last(),
+        Some(&Frame::StreamEnd { trailing_ok: false })
+    );
+    // Small literals, and other commands' literals, are framed whole as before.
+    let frames = streamed(b"a APPEND INBOX {3}\r\nabc\r\n", true);
+    assert_eq!(
+        frames,
+        vec![
+            Frame::Continue,
+            Frame::Command(b"a APPEND INBOX {3}\r\nabc\r\n".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn a_refused_stream_sends_nothing_or_drops_what_comes() {
+    // Synchronizing: the client waits for "+", which never comes; the next line is a
+    // command.
+    let frames = streamed(b"a APPEND X {12}\r\nb NOOP\r\n", false);
+    assert_eq!(frames[1], Frame::Command(b"b NOOP\r\n".to_vec()));
+    // Non-synchronizing: the octets come anyway and are dropped with their line end.
+    let frames = streamed(b"a APPEND X {12+}\r\nhello, world\r\nb NOOP\r\n", false);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[1], Frame::Command(b"b NOOP\r\n".to_vec()));
 }

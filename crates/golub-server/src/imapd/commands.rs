@@ -1050,6 +1050,114 @@ impl Driver<'_> {
     }
 }
 
+/// A streamed APPEND: the message goes straight into a body file as it arrives.
+pub(crate) struct AppendJob {
+    folder_id: i64,
+    flags: Vec<String>,
+    date: i64,
+    size: u64,
+    writer: golub_store::BlobWriter,
+    /// A write failed: the rest is dropped and the APPEND fails.
+    failed: bool,
+}
+
+impl Driver<'_> {
+    /// A streamed APPEND announced its message: check the mailbox, open a body file.
+    pub(super) async fn append_start(
+        &mut self,
+        session: &mut Session,
+        raw: &[u8],
+        flags: Vec<String>,
+        date: Option<i64>,
+        size: u64,
+    ) {
+        self.append = None;
+        let Some(name) = self.folder_name(session, raw) else {
+            return session.append_refuse(
+                golub_imap::Status::No,
+                Some("TRYCREATE"),
+                "No such mailbox",
+            );
+        };
+        let user = self.user_id();
+        let opened = blocking(&self.shared.store, move |s| {
+            let Some(folder) = s.folder(user, &name)? else {
+                return Ok(None);
+            };
+            Ok(Some((folder.id, s.create_body()?)))
+        })
+        .await;
+        match opened {
+            Ok(Some((folder_id, writer))) => {
+                self.append = Some(AppendJob {
+                    folder_id,
+                    flags,
+                    date: date.unwrap_or_else(golub_store::unix_now),
+                    size,
+                    writer,
+                    failed: false,
+                });
+                session.append_accept();
+            }
+            Ok(None) => {
+                session.append_refuse(golub_imap::Status::No, Some("TRYCREATE"), "No such mailbox")
+            }
+            Err(e) => {
+                let (status, code, text) = server_bug(e);
+                session.append_refuse(status, code.as_deref(), &text);
+            }
+        }
+    }
+
+    /// The next octets of a streamed APPEND, written as they come (the file is synced
+    /// once, at the end).
+    pub(super) fn append_data(&mut self, data: &[u8]) {
+        if let Some(job) = &mut self.append
+            && !job.failed
+            && let Err(e) = job.writer.write(data)
+        {
+            tracing::warn!(error = %e, "imap: cannot write an appended message");
+            job.failed = true;
+        }
+    }
+
+    /// The streamed message is complete: store it.
+    pub(super) async fn append_end(&mut self, ok: bool) -> Done {
+        let Some(job) = self.append.take() else {
+            return bad("No APPEND in progress");
+        };
+        if !ok {
+            return bad("Unexpected data after the message");
+        }
+        if job.failed || job.writer.size() != job.size {
+            return no(Some("SERVERBUG"), "The message could not be stored");
+        }
+        let user = self.user_id();
+        let AppendJob {
+            folder_id,
+            flags,
+            date,
+            writer,
+            ..
+        } = job;
+        let result = blocking(&self.shared.store, move |s| {
+            let body = writer.finish()?;
+            s.append_message(folder_id, body, flags, date)
+        })
+        .await;
+        match result {
+            Ok((uidvalidity, uid)) => {
+                self.shared.changes.changed(user);
+                ok_code(
+                    &format!("APPENDUID {uidvalidity} {uid}"),
+                    "APPEND completed",
+                )
+            }
+            Err(e) => server_bug(e),
+        }
+    }
+}
+
 pub(super) fn ok_code(code: &str, text: &str) -> Done {
     (
         golub_imap::Status::Ok,

@@ -108,6 +108,7 @@ async fn session(a: Accepted, implicit_tls: bool) {
         selected: None,
         resume: None,
         dirty: false,
+        append: None,
     };
     if let Err(e) = drive(&mut driver, &mut session, conn, permit, &shared, shutdown).await {
         debug!(error = %e, "session ended with an i/o error");
@@ -138,6 +139,8 @@ pub(crate) struct Driver<'a> {
     pub resume: Option<Resume>,
     /// The mailboxes changed since the view last looked.
     pub dirty: bool,
+    /// A streamed APPEND being written.
+    pub append: Option<commands::AppendJob>,
 }
 
 impl Handler for Driver<'_> {
@@ -167,6 +170,21 @@ impl Handler for Driver<'_> {
             }
             Event::Command { tag, command } => self.command(session, tag, command).await,
             Event::Resume => self.resume(session).await,
+            Event::AppendStart {
+                mailbox,
+                flags,
+                date,
+                size,
+                ..
+            } => {
+                self.append_start(session, &mailbox, flags, date, size)
+                    .await
+            }
+            Event::AppendData(data) => self.append_data(&data),
+            Event::AppendEnd { ok } => {
+                let done = self.append_end(ok).await;
+                self.finish(session, Some(done), true).await;
+            }
         }
     }
 
