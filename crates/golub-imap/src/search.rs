@@ -77,6 +77,19 @@ fn sent_day(content: &[u8]) -> Option<Date> {
     })
 }
 
+/// Whether any key needs the message's body (BODY, TEXT), not only its header section.
+pub fn needs_body(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::Body(_) | SearchKey::Text(_) => true,
+        SearchKey::Not(k) => needs_body(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => {
+            needs_body(std::slice::from_ref(a)) || needs_body(std::slice::from_ref(b))
+        }
+        SearchKey::And(keys) => needs_body(keys),
+        _ => false,
+    })
+}
+
 /// Whether the message matches every key.
 pub fn matches(keys: &[SearchKey], c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
     keys.iter().all(|k| matches_key(k, c, ctx))

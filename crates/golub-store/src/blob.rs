@@ -268,14 +268,45 @@ pub(crate) fn insert(tx: &mut Tx<'_>, body: &BodyRef) -> Result<BlobId> {
     match body {
         BodyRef::Inline(data) => tx
             .conn()
-            .prepare_cached("INSERT INTO blobs (size, refcount, data) VALUES (?1, 1, ?2)")?
-            .execute(params![data.len() as i64, data])?,
+            .prepare_cached(
+                "INSERT INTO blobs (size, refcount, data, header_len) VALUES (?1, 1, ?2, ?3)",
+            )?
+            .execute(params![
+                data.len() as i64,
+                data,
+                header_len(data).map(|n| n as i64)
+            ])?,
         BodyRef::File { relative, size } => tx
             .conn()
             .prepare_cached("INSERT INTO blobs (size, refcount, path) VALUES (?1, 1, ?2)")?
             .execute(params![*size as i64, relative])?,
     };
     Ok(BlobId(tx.conn().last_insert_rowid()))
+}
+
+/// The most header octets kept track of; a longer header section is not cached.
+const MAX_HEADER: usize = 64 * 1024;
+
+/// The length of a message's header section with the blank line that ends it (the whole
+/// message if it has no body), if within [`MAX_HEADER`].
+pub(crate) fn header_len(data: &[u8]) -> Option<usize> {
+    let window = &data[..data.len().min(MAX_HEADER + 4)];
+    let mut i = 0;
+    while let Some(p) = window[i..].iter().position(|&b| b == b'\n') {
+        let lf = i + p;
+        // A line that is empty (LF or CRLF right after the previous LF) ends the header.
+        if lf == 0
+            || (lf >= 1 && window[lf - 1] == b'\n')
+            || (lf >= 2 && window[lf - 1] == b'\r' && window[lf - 2] == b'\n')
+        {
+            return (lf < MAX_HEADER + 4).then_some(lf + 1);
+        }
+        if lf == 1 && window[0] == b'\r' {
+            return Some(2);
+        }
+        i = lf + 1;
+    }
+    (data.len() <= MAX_HEADER).then_some(data.len())
 }
 
 pub(crate) fn add_refs(tx: &mut Tx<'_>, id: BlobId, n: i64) -> Result<()> {

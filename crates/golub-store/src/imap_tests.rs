@@ -814,3 +814,34 @@ fn delivery_appends_follow_the_modseq_rule_and_removing_a_user_leaves_no_vanishe
     assert_eq!(blob_count(&store), 1, "bob's copy keeps the body");
     assert_clean(&store);
 }
+
+#[test]
+fn the_header_section_is_found_and_searched_alone() {
+    use crate::blob::header_len;
+    assert_eq!(header_len(b"A: b\r\n\r\nbody"), Some(8));
+    assert_eq!(header_len(b"A: b\n\nbody"), Some(6));
+    assert_eq!(header_len(b"\r\nbody"), Some(2));
+    assert_eq!(header_len(b"A: b\r\nC: d\r\n"), Some(12));
+    assert_eq!(header_len(&vec![b'x'; 100_000]), None);
+
+    let (_d, store) = store();
+    let alice = user(&store, "alice@example.org");
+    let inbox = folder(&store, &alice, "INBOX").id;
+    let uid = append(
+        &store,
+        inbox,
+        b"Subject: hi\r\nFrom: a@b\r\n\r\nthe body\r\n",
+        &[],
+    );
+    let big = format!("Subject: big\r\n\r\n{}", "y".repeat(2 * 1024 * 1024));
+    let body = store.prepare_body(big.into_bytes()).unwrap();
+    let (_, big_uid) = store.append_message(inbox, body, vec![], 0).unwrap();
+    let got = store.message_headers(inbox, &[uid, big_uid]).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].1.as_deref(),
+        Some(&b"Subject: hi\r\nFrom: a@b\r\n\r\n"[..])
+    );
+    // A body in a file: not cached, the caller reads the content.
+    assert_eq!(got[1].1, None);
+}

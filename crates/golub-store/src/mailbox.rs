@@ -235,6 +235,52 @@ impl Store {
         })
     }
 
+    /// For SEARCH on headers: the metadata of the messages `uids` (ascending) with their
+    /// header section as a client sees it (the per-copy prefix, then the body's header
+    /// block), read without the rest of the body. `None` where the header block is not
+    /// known (a body kept in a file, or stored before it was tracked): read the content.
+    pub fn message_headers(
+        &self,
+        folder_id: i64,
+        uids: &[u32],
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
+        let Some((&first, &last)) = uids.first().zip(uids.last()) else {
+            return Ok(Vec::new());
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.modseq, m.prefix,
+                        CASE WHEN b.header_len IS NULL THEN NULL
+                             ELSE substr(b.data, 1, b.header_len) END
+                 FROM messages m JOIN blobs b ON b.id = m.blob_id
+                 WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
+            )?;
+            let rows = stmt.query_map(params![folder_id, first as i64, last as i64], |r| {
+                let meta = MessageMeta {
+                    uid: r.get::<_, i64>(0)? as u32,
+                    blob_id: BlobId(r.get(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    internal_date: r.get(3)?,
+                    flags: r.get(4)?,
+                    modseq: r.get::<_, i64>(5)? as u64,
+                };
+                let prefix: Vec<u8> = r.get(6)?;
+                let header: Option<Vec<u8>> = r.get(7)?;
+                Ok((meta, header.map(|h| [prefix, h].concat())))
+            })?;
+            let mut out = Vec::with_capacity(uids.len());
+            let mut wanted = uids.iter().peekable();
+            for row in rows {
+                let (m, h) = row?;
+                while wanted.next_if(|&&u| u < m.uid).is_some() {}
+                if wanted.next_if(|&&u| u == m.uid).is_some() {
+                    out.push((m, h));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The messages of a folder in UID order.
     pub fn messages(&self, folder_id: i64) -> Result<Vec<MessageMeta>> {
         self.read(|c| {

@@ -156,6 +156,11 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM folders WHERE subscribed = 1;
     "#,
+    // 10: the length of a body's header section (NULL: not known, e.g. a body in a
+    // file), so that IMAP SEARCH on headers reads the headers alone.
+    r#"
+    ALTER TABLE blobs ADD COLUMN header_len INTEGER;
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

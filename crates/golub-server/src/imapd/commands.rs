@@ -810,14 +810,29 @@ impl Driver<'_> {
             saved: &ctx_saved,
         };
         let needs_content = search::needs_content(&s.keys);
+        // Keys on headers alone are answered from the header sections, without bodies.
+        let headers_only = needs_content && !search::needs_body(&s.keys);
         let needs_meta = needs_content || keys_need_meta(&s.keys);
         let folder = sel.folder_id;
         let mut hits: Vec<usize> = Vec::new();
         if needs_meta {
             let uids: Vec<u32> = sel.view.entries().iter().map(|e| e.uid).collect();
-            for chunk in uids.chunks(256) {
+            for chunk in uids.chunks(if headers_only { 2048 } else { 256 }) {
                 let wanted = chunk.to_vec();
                 let read = reads::read(&shared.store, move |st| {
+                    if headers_only {
+                        let mut out = st.message_headers(folder, &wanted)?;
+                        for (m, header) in &mut out {
+                            if header.is_none() {
+                                match st.message_content(folder, m.uid) {
+                                    Ok(b) => *header = Some(b),
+                                    Err(golub_store::Error::NotFound(_)) => {}
+                                    Err(e) => return Err(e),
+                                }
+                            }
+                        }
+                        return Ok(out);
+                    }
                     let metas = st.message_meta(folder, &wanted)?;
                     let mut out = Vec::with_capacity(metas.len());
                     for m in metas {
