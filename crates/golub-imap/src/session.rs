@@ -45,6 +45,9 @@ pub struct ImapConfig {
     pub max_errors: usize,
     /// Extra capabilities the driver serves, advertised once authenticated.
     pub capabilities: Vec<String>,
+    /// While IDLE, "* OK Still here" this often, so that middleboxes keep the
+    /// connection (as Dovecot does every two minutes).
+    pub idle_keepalive: Duration,
 }
 
 impl Default for ImapConfig {
@@ -62,6 +65,7 @@ impl Default for ImapConfig {
             limits: FrameLimits::default(),
             max_errors: 20,
             capabilities: Vec::new(),
+            idle_keepalive: Duration::from_secs(120),
         }
     }
 }
@@ -200,6 +204,8 @@ pub struct Session {
     errors: usize,
     now: Instant,
     deadline: Option<Instant>,
+    /// The next "* OK Still here" while IDLE.
+    keepalive: Option<Instant>,
     closed: bool,
 }
 
@@ -222,6 +228,7 @@ impl Session {
             errors: 0,
             now,
             deadline: None,
+            keepalive: None,
             closed: false,
         };
         let caps = s.capabilities();
@@ -247,7 +254,17 @@ impl Session {
     /// Past the deadline: BYE and closed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        if self.closed || self.deadline.is_none_or(|d| now < d) {
+        if self.closed {
+            return;
+        }
+        if let Some(k) = self.keepalive
+            && now >= k
+            && self.is_idle()
+        {
+            self.output.extend_from_slice(b"* OK Still here\r\n");
+            self.keepalive = now.checked_add(self.config.idle_keepalive);
+        }
+        if self.deadline.is_none_or(|d| now < d) {
             return;
         }
         self.bye("Autologout; idle for too long");
@@ -262,7 +279,10 @@ impl Session {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
+        match (self.deadline, self.keepalive.filter(|_| self.is_idle())) {
+            (Some(d), Some(k)) => Some(d.min(k)),
+            (d, k) => d.or(k),
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -401,6 +421,7 @@ impl Session {
         };
         self.output.extend_from_slice(b"+ idling\r\n");
         self.phase = Phase::Idle { tag };
+        self.keepalive = self.now.checked_add(self.config.idle_keepalive);
         self.process();
     }
 
@@ -1155,6 +1176,22 @@ mod tests {
         );
         assert!(matches!(s.poll_event(), Some(Event::IdleEnded)));
         assert!(!s.is_idle());
+    }
+
+    #[test]
+    fn idle_says_still_here_every_keepalive() {
+        let mut s = session(true);
+        out(&mut s);
+        login(&mut s);
+        input(&mut s, "b IDLE\r\n");
+        s.poll_event();
+        s.idle();
+        out(&mut s);
+        let k = s.poll_timeout().unwrap();
+        s.handle_timeout(k);
+        assert_eq!(out(&mut s), "* OK Still here\r\n");
+        assert!(s.poll_timeout().unwrap() > k);
+        assert!(!s.is_closed());
     }
 
     #[test]
