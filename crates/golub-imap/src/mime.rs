@@ -21,9 +21,6 @@ use crate::command::{Section, SectionText};
 use address::Item;
 use tree::{Entity, Kind};
 
-/// Strings longer than this are sent as literals even when they could be quoted.
-const MAX_QUOTED: usize = 1024;
-
 /// What BODY and BODYSTRUCTURE show for a multipart entity without any body part (the
 /// grammar needs at least one), as Dovecot does.
 const EMPTY_PART: &[u8] = b"(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0";
@@ -40,24 +37,9 @@ pub enum BinaryError {
 }
 
 /// Writes an IMAP string: quoted when short, free of CR, LF and NUL, and ASCII or valid
-/// UTF-8; a literal `{n}\r\n...` otherwise.
+/// UTF-8; a literal `{n}\r\n...` otherwise (the one rule of [`crate::encode::string`]).
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
-    let quotable = s.len() <= MAX_QUOTED
-        && !s.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0)
-        && (s.is_ascii() || std::str::from_utf8(s).is_ok());
-    if quotable {
-        out.push(b'"');
-        for &c in s {
-            if c == b'"' || c == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(c);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
-        out.extend_from_slice(s);
-    }
+    crate::encode::string(out, s);
 }
 
 /// Writes an IMAP nstring: NIL for None.
@@ -517,10 +499,10 @@ mod tests {
         assert_eq!(string(b"a\r\nb"), b"{4}\r\na\r\nb");
         assert_eq!(string(b"a\nb"), b"{3}\r\na\nb");
         assert_eq!(string(b"a\0b"), b"{3}\r\na\0b");
-        let long = vec![b'x'; MAX_QUOTED + 1];
+        let long = vec![b'x'; 1025];
         let out = string(&long);
-        assert!(out.starts_with(format!("{{{}}}\r\n", MAX_QUOTED + 1).as_bytes()));
-        assert_eq!(string(&long[..MAX_QUOTED])[0], b'"');
+        assert!(out.starts_with(format!("{{{}}}\r\n", 1025).as_bytes()));
+        assert_eq!(string(&long[..1024])[0], b'"');
     }
 
     #[test]

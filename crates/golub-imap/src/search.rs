@@ -4,18 +4,11 @@
 use crate::command::{Date, SearchKey, SearchReturn};
 use crate::encode;
 use crate::mime;
-use crate::view::{Entry, write_uid_set};
+use crate::view::write_uid_set;
 
-/// One message as SEARCH sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Candidate<'a> {
-    pub seq: u32,
-    pub entry: &'a Entry,
-    pub internal_date: i64,
-    pub size: u64,
-    /// The whole message, when a key needs it ([`needs_content`]).
-    pub content: Option<&'a [u8]>,
-}
+/// One message as SEARCH sees it: what FETCH sees ([`crate::fetch::Message`]), its
+/// content only when a key needs it ([`needs_content`]).
+pub type Candidate<'a> = crate::fetch::Message<'a>;
 
 /// What the keys are evaluated against besides the message.
 #[derive(Debug, Clone, Copy, Default)]

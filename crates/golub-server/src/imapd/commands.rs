@@ -492,24 +492,14 @@ impl Driver<'_> {
             let content = job.content;
             let inline_limit = shared.store.options().inline_body_limit as u64;
             let read = reads::read(&shared.store, move |s| {
-                let metas = s.message_meta(folder, &wanted)?;
-                let mut out = Vec::with_capacity(metas.len());
                 let mut bytes = 0u64;
-                for m in metas {
-                    let body = if content && m.size <= inline_limit && bytes < FETCH_BATCH_BYTES {
+                read_messages(s, folder, &wanted, |m| {
+                    let read = content && m.size <= inline_limit && bytes < FETCH_BATCH_BYTES;
+                    if read {
                         bytes += m.size;
-                        match s.message_content(folder, m.uid) {
-                            Ok(b) => Some(b),
-                            // Expunged since its metadata was read: left out.
-                            Err(golub_store::Error::NotFound(_)) => continue,
-                            Err(e) => return Err(e),
-                        }
-                    } else {
-                        None
-                    };
-                    out.push((m, body));
-                }
-                Ok(out)
+                    }
+                    read
+                })
             })
             .await;
             match read {
@@ -833,22 +823,7 @@ impl Driver<'_> {
                         }
                         return Ok(out);
                     }
-                    let metas = st.message_meta(folder, &wanted)?;
-                    let mut out = Vec::with_capacity(metas.len());
-                    for m in metas {
-                        let body = if needs_content {
-                            match st.message_content(folder, m.uid) {
-                                Ok(b) => Some(b),
-                                // Expunged meanwhile: it matches nothing.
-                                Err(golub_store::Error::NotFound(_)) => continue,
-                                Err(e) => return Err(e),
-                            }
-                        } else {
-                            None
-                        };
-                        out.push((m, body));
-                    }
-                    Ok(out)
+                    read_messages(st, folder, &wanted, |_| needs_content)
                 })
                 .await;
                 let metas = match read {
@@ -1171,6 +1146,31 @@ impl Driver<'_> {
             Err(e) => server_bug(e),
         }
     }
+}
+
+/// The metadata of the messages `uids` (ascending) with the content of those `content`
+/// picks. A message expunged between the two reads is left out.
+fn read_messages(
+    store: &golub_store::Store,
+    folder: i64,
+    uids: &[u32],
+    mut content: impl FnMut(&MessageMeta) -> bool,
+) -> golub_store::Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
+    let metas = store.message_meta(folder, uids)?;
+    let mut out = Vec::with_capacity(metas.len());
+    for m in metas {
+        let body = if content(&m) {
+            match store.message_content(folder, m.uid) {
+                Ok(b) => Some(b),
+                Err(golub_store::Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        out.push((m, body));
+    }
+    Ok(out)
 }
 
 pub(super) fn ok_code(code: &str, text: &str) -> Done {
