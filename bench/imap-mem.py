@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Memory and CPU of a server process and all its descendants (Dovecot runs one process
+per IMAP session; Golub is one process).
+
+    imap-mem.py now PID            RSS and PSS in kB, and the process count
+    imap-mem.py cpu PID            CPU seconds (user+system) of the tree, waited-for
+                                   dead children included
+    imap-mem.py peak PID [0.5]     samples until SIGTERM, then prints the peak RSS and PSS
+
+RSS summed over many processes counts shared pages (the binary, libraries) once per
+process; PSS shares them out, so the PSS sum is the tree's real footprint.
+"""
+
+import os
+import signal
+import sys
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def mem(root: int) -> tuple[int, int, int]:
+    rss = pss = n = 0
+    for p in tree(root):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            n += 1
+        except OSError:
+            continue
+    return rss, pss, n
+
+
+def cpu(root: int) -> float:
+    total = 0
+    for p in tree(root):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / TICK
+
+
+def main():
+    what, pid = sys.argv[1], int(sys.argv[2])
+    if what == "now":
+        rss, pss, n = mem(pid)
+        print(f"{rss} {pss} {n}")
+    elif what == "cpu":
+        print(f"{cpu(pid):.2f}")
+    elif what == "peak":
+        interval = float(sys.argv[3]) if len(sys.argv) > 3 else 0.5
+        peak = [0, 0, 0]
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        while not stop:
+            rss, pss, n = mem(pid)
+            peak = [max(peak[0], rss), max(peak[1], pss), max(peak[2], n)]
+            time.sleep(interval)
+        print(f"{peak[0]} {peak[1]} {peak[2]}")
+    else:
+        sys.exit("usage: imap-mem.py now|cpu|peak PID")
+
+
+if __name__ == "__main__":
+    main()
