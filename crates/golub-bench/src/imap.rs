@@ -264,11 +264,13 @@ pub async fn run_imap(opts: ImapOpts) -> anyhow::Result<ImapReport> {
         total.merge(&joined.context("session task failed")?);
     }
     let mix_elapsed = start.elapsed();
+    // Every IDLE session reaches IDLE or fails (bounded by the I/O timeout) before the
+    // count at the end is taken.
+    while idle_state.settled.load(Ordering::Relaxed) < opts.idle {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     if opts.sessions == 0 {
         // Only IDLE sessions: hold them for the time limit once all have settled.
-        while idle_state.settled.load(Ordering::Relaxed) < opts.idle {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         tokio::time::sleep(opts.time_limit).await;
     }
     let idle_at_end = idle_state.idling.load(Ordering::Relaxed);
@@ -753,7 +755,7 @@ async fn round(
                 (format!("UID STORE {uid} {sign}FLAGS (\\Seen)"), None)
             }
             Step::Append => {
-                if plan.append_every == 0 || round_no % plan.append_every != 0 {
+                if plan.append_every == 0 || !round_no.is_multiple_of(plan.append_every) {
                     continue;
                 }
                 let msg = append_message(index, round_no, plan.append_size);
