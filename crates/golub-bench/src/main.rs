@@ -185,7 +185,7 @@ fn user_help() -> String {
 }
 
 fn imap_after_help() -> String {
-    format!(
+    String::from(
         "A round runs, in this order, the steps named in --mix: select (SELECT), \
          fetch_flags (FETCH 1:* (UID FLAGS)), fetch_body (UID FETCH <a UID of the last \
          fetch_flags> (BODY.PEEK[])), search (UID SEARCH SUBJECT <word>, the words of \
@@ -195,7 +195,7 @@ fn imap_after_help() -> String {
          Latency is per command, from its first byte sent to its tagged reply. A tagged \
          NO or BAD is an error of that command; a broken connection also ends the round. \
          With --idle, the line \"idle: N sessions in IDLE\" goes to stderr once all \
-         are idling."
+         are idling.",
     )
 }
 
