@@ -18,6 +18,9 @@
 # SECONDS_PER_LOAD (20), ROUNDS (3), MIX_FLAGS (extra golub-bench imap flags),
 # BIG_MESSAGES (100000), BIG_REPEATS (5), IDLE_SESSIONS (1000), IDLE_HOLD (20 s),
 # DOVECOT_PW_SCHEME (ARGON2ID, as Golub stores; PLAIN makes Dovecot's LOGIN cheap),
+# BIG_DOVECOT_FILL (maildir: the big folder's files are written into Dovecot's Maildir
+# directly, see imap-fill.py; imap: by APPEND, which takes most of an hour),
+# GOLUB_ENV (variables for `golub serve` only, e.g. MALLOC_ARENA_MAX=2),
 # GOLUB_BIN, GOLUB_BENCH_BIN (default: target/release of this repo), KEEP=1 leaves
 # both servers running at the end. Every measured load holds /tmp/golub-cargo.lock so
 # that no compiler runs during it.
@@ -33,6 +36,8 @@ ROUNDS=${ROUNDS:-3}
 MIX_FLAGS=${MIX_FLAGS:-}
 BIG_MESSAGES=${BIG_MESSAGES:-100000}
 BIG_REPEATS=${BIG_REPEATS:-5}
+BIG_DOVECOT_FILL=${BIG_DOVECOT_FILL:-maildir}
+GOLUB_ENV=${GOLUB_ENV:-}
 IDLE_SESSIONS=${IDLE_SESSIONS:-1000}
 IDLE_HOLD=${IDLE_HOLD:-20}
 DOVECOT_PW_SCHEME=${DOVECOT_PW_SCHEME:-ARGON2ID}
@@ -105,7 +110,8 @@ EOF
     local g=("$GOLUB_BIN" --config "$d/golub.toml")
     "${g[@]}" domain add example.org >/dev/null
     for u in $USERS; do "${g[@]}" user add "$u@example.org" --password "$PASSWORD" >/dev/null; done
-    (ulimit -n "$NOFILE"; exec setsid "${g[@]}" serve >"$d/stdout.log" 2>"$d/stderr.log" </dev/null) &
+    # shellcheck disable=SC2086
+    (ulimit -n "$NOFILE"; exec env $GOLUB_ENV setsid "${g[@]}" serve >"$d/stdout.log" 2>"$d/stderr.log" </dev/null) &
     echo $! >"$d/pid"
     wait_imap "$GOLUB_IMAP_PORT" || return 1
     log "golub pid $(cat "$d/pid") on 127.0.0.1:$GOLUB_IMAP_PORT"
@@ -244,6 +250,7 @@ mix() {
     echo
     echo '```'
     for t in golub dovecot; do fill "$t" mix "$MESSAGES"; done
+    MIX_FILLED=1
     # untimed: one round each, so Dovecot has its index and cache before the loads
     for t in golub dovecot; do
         "$BENCH" imap --addr "127.0.0.1:$(port_of "$t")" --user "$(user_of "$t" mix)" --password "$PASSWORD" \
@@ -317,7 +324,15 @@ big() {
     echo "## Big folder: $BIG_MESSAGES messages in one INBOX, one session, $BIG_REPEATS rounds of SELECT, FETCH 1:* (UID FLAGS), UID SEARCH SUBJECT <word>"
     echo
     echo '```'
-    for t in golub dovecot; do fill "$t" big "$BIG_MESSAGES"; done
+    fill golub big "$BIG_MESSAGES"
+    if [[ $BIG_DOVECOT_FILL == maildir ]]; then
+        # mail_location is maildir:$d/mail/%u: the user's INBOX is that directory
+        local md=$BENCH_DIR/dovecot/mail/big
+        python3 "$HERE/imap-fill.py" --maildir "$md" "$BIG_MESSAGES"
+        chown -R vmail:vmail "$md"
+    else
+        fill dovecot big "$BIG_MESSAGES"
+    fi
     echo "golub data dir: $(du -sh "$BENCH_DIR/golub/data" | cut -f1); dovecot maildir: $(du -sh "$BENCH_DIR/dovecot/mail/big" | cut -f1)"
     echo '```'
     echo
@@ -360,7 +375,17 @@ idle_summary() { # target
         "$LOGS/idle-$1.json" 2>/dev/null || echo "no report"
 }
 
+MIX_FILLED=0
+
 idle() {
+    if ((MIX_FILLED == 0)); then
+        # run on its own: the same INBOX as the mix plan would leave behind
+        echo '```'
+        for t in golub dovecot; do fill "$t" mix "$MESSAGES"; done
+        echo '```'
+        echo
+        MIX_FILLED=1
+    fi
     echo "## IDLE: $IDLE_SESSIONS sessions logged in, INBOX selected, in IDLE"
     echo
     echo "| | Golub | Dovecot |"
