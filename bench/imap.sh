@@ -218,9 +218,11 @@ load() { # target name golub-bench-args...
     python3 "$HERE/imap-mem.py" peak "$pid" 0.5 >"$LOGS/$name-$target.mem" &
     sampler=$!
     c0=$(python3 "$HERE/imap-mem.py" cpu "$pid")
+    [[ $target == golub ]] && python3 "$HERE/imap-mem.py" threads "$pid" >"$LOGS/$name-$target.threads0"
     out=$(ulimit -n "$NOFILE"; flock "$LOCK" "$BENCH" imap --addr "127.0.0.1:$(port_of "$target")" \
         --password "$PASSWORD" --json "$@" 2>"$LOGS/$name-$target.err")
     c1=$(python3 "$HERE/imap-mem.py" cpu "$pid")
+    [[ $target == golub ]] && python3 "$HERE/imap-mem.py" threads "$pid" >"$LOGS/$name-$target.threads1"
     kill -TERM "$sampler"
     wait "$sampler"
     read -r peak <"$LOGS/$name-$target.mem"
@@ -315,6 +317,12 @@ dc = med(r[4] / max(1, r[0]["commands"]) * 1e3 for r in rows["dovecot"])
 print(f"| server CPU ms per command | {gc:.3f} | {dc:.3f} | {ratio(gc, dc)} |")
 EOF
     echo
+    local r
+    for r in $(seq 1 "$ROUNDS"); do
+        echo "Golub's CPU by thread, round $r: $(python3 "$HERE/imap-mem.py" threads-diff \
+            "$LOGS/mix-r$r-golub.threads0" "$LOGS/mix-r$r-golub.threads1")"
+        echo
+    done
     echo "Raw golub-bench output: \`$LOGS/mix-r*-{golub,dovecot}.json\`."
     echo
 }
