@@ -308,9 +308,9 @@ for t in rows:
             for e, n in v["errors"].items():
                 kerr[f"{k} {e}"] = kerr.get(f"{k} {e}", 0) + n
     print(f"| errors {t} (per round; by command) | {errs} {kerr or ''} {[x for x in rerr if x] or ''} | | |")
-g = med(r[2] for r in rows["golub"]); d = med(r[2] for r in rows["dovecot"])
+g = round(med(r[2] for r in rows["golub"])); d = round(med(r[2] for r in rows["dovecot"]))
 print(f"| peak PSS during a load, kB (all processes; Dovecot's peak count) | {g} | {d} ({max(r[3] for r in rows['dovecot'])} processes) | {ratio(g, d)} |")
-g = med(r[1] for r in rows["golub"]); d = med(r[1] for r in rows["dovecot"])
+g = round(med(r[1] for r in rows["golub"])); d = round(med(r[1] for r in rows["dovecot"]))
 print(f"| peak RSS sum, kB | {g} | {d} | |")
 gc = med(r[4] / max(1, r[0]["commands"]) * 1e3 for r in rows["golub"])
 dc = med(r[4] / max(1, r[0]["commands"]) * 1e3 for r in rows["dovecot"])
