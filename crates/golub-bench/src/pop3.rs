@@ -36,6 +36,11 @@ impl Password {
     pub fn new(s: impl Into<String>) -> Self {
         Password(s.into())
     }
+
+    /// The password itself, for the line that sends it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Password {

@@ -1,7 +1,7 @@
 //! Results of a run: per-session tallies, their merge, and the final output.
 //!
 //! Each session keeps its own [`Tally`] (no locks on the hot path); the run
-//! merges them at the end into an [`SmtpReport`] or [`Pop3Report`], printed
+//! merges them at the end into an [`SmtpReport`], [`Pop3Report`] or [`ImapReport`], printed
 //! as one human-readable block or one hand-written JSON line.
 
 use std::collections::BTreeMap;
@@ -339,6 +339,236 @@ impl Pop3Report {
             self.msgs_per_s(),
             self.mb_per_s(),
             latency_json(&self.latency),
+            self.stopped.json(),
+        )
+    }
+}
+
+/// An IMAP command kind, as counted in an [`ImapReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// LOGIN, with the connect and greeting before it not counted.
+    Login,
+    /// SELECT.
+    Select,
+    /// `FETCH 1:* (UID FLAGS)`.
+    FetchFlags,
+    /// `UID FETCH <uid> (BODY.PEEK[])`.
+    FetchBody,
+    /// `UID SEARCH SUBJECT <word>`.
+    Search,
+    /// `UID STORE <uid> ±FLAGS (\Seen)`.
+    Store,
+    /// APPEND of a small message.
+    Append,
+    /// NOOP.
+    Noop,
+    /// LOGOUT.
+    Logout,
+}
+
+impl Kind {
+    /// The name used by `--mix` and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Login => "login",
+            Kind::Select => "select",
+            Kind::FetchFlags => "fetch_flags",
+            Kind::FetchBody => "fetch_body",
+            Kind::Search => "search",
+            Kind::Store => "store",
+            Kind::Append => "append",
+            Kind::Noop => "noop",
+            Kind::Logout => "logout",
+        }
+    }
+}
+
+/// What one kind of IMAP command did.
+#[derive(Debug, Clone, Default)]
+pub struct KindTally {
+    /// Tagged OK replies.
+    pub ok: u64,
+    /// NO, BAD and broken connections, by key.
+    pub errors: Errors,
+    /// From the command's first byte sent to its tagged OK.
+    pub latency: Latency,
+    /// Literal bytes received (message text).
+    pub bytes: u64,
+    /// FETCH: responses with a UID; SEARCH: UIDs found.
+    pub results: u64,
+}
+
+impl KindTally {
+    /// Adds another tally of the same kind to this one.
+    pub fn merge(&mut self, other: &KindTally) {
+        self.ok += other.ok;
+        self.errors.merge(&other.errors);
+        self.latency.merge(&other.latency);
+        self.bytes += other.bytes;
+        self.results += other.results;
+    }
+}
+
+/// Outcome of `golub-bench imap`.
+#[derive(Debug, Clone)]
+pub struct ImapReport {
+    /// Concurrent mix sessions.
+    pub sessions: usize,
+    /// Whether every round logged in on a new connection.
+    pub relogin: bool,
+    /// The steps of a round.
+    pub mix: Vec<&'static str>,
+    /// Rounds that went through without a broken connection.
+    pub rounds_done: u64,
+    /// Per command kind, in [`Kind`] order.
+    pub kinds: Vec<(Kind, KindTally)>,
+    /// Rounds that ended early, by why.
+    pub round_errors: Errors,
+    /// Wall time of the mix sessions (of the IDLE hold without them).
+    pub elapsed: Duration,
+    /// IDLE sessions asked for.
+    pub idle: usize,
+    /// IDLE sessions whose IDLE was accepted.
+    pub idle_reached: usize,
+    /// IDLE sessions still idling when the run ended.
+    pub idle_at_end: usize,
+    /// Untagged responses pushed to IDLE sessions.
+    pub idle_pushed: u64,
+    /// IDLE sessions that failed, by why.
+    pub idle_errors: Errors,
+    /// Why the run ended.
+    pub stopped: Stop,
+}
+
+impl ImapReport {
+    /// Successful commands, all kinds.
+    pub fn commands(&self) -> u64 {
+        self.kinds.iter().map(|(_, t)| t.ok).sum()
+    }
+
+    /// Failed commands, failed rounds and failed IDLE sessions.
+    pub fn error_total(&self) -> u64 {
+        self.kinds
+            .iter()
+            .map(|(_, t)| t.errors.total())
+            .sum::<u64>()
+            + self.round_errors.total()
+            + self.idle_errors.total()
+    }
+
+    /// True when nothing failed and every IDLE session lasted the run.
+    pub fn all_done(&self) -> bool {
+        self.error_total() == 0 && self.idle_at_end == self.idle
+    }
+
+    /// Successful commands per second.
+    pub fn commands_per_s(&self) -> f64 {
+        per_second(self.commands() as f64, self.elapsed)
+    }
+
+    /// One human-readable block, ending in a newline.
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "plan:        imap, {} sessions{}, mix {}, {} idle sessions",
+            self.sessions,
+            if self.relogin {
+                " logging in every round"
+            } else {
+                " logged in once"
+            },
+            self.mix.join(","),
+            self.idle,
+        );
+        let _ = writeln!(s, "rounds done: {}", self.rounds_done);
+        let _ = writeln!(s, "errors:      {}", self.error_total());
+        if self.round_errors.total() > 0 {
+            let _ = writeln!(s, "  rounds cut short: {}", self.round_errors.human());
+        }
+        let _ = writeln!(s, "elapsed:     {:.3} s", self.elapsed.as_secs_f64());
+        let _ = writeln!(
+            s,
+            "rate:        {:.1} commands/s ({} commands)",
+            self.commands_per_s(),
+            self.commands()
+        );
+        let _ = writeln!(
+            s,
+            "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}  errors",
+            "command", "ok", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        );
+        for (k, t) in &self.kinds {
+            let _ = writeln!(
+                s,
+                "{:<12} {:>9} {:>9.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3}  {}",
+                k.name(),
+                t.ok,
+                per_second(t.ok as f64, self.elapsed),
+                t.latency.quantile_ms(0.50),
+                t.latency.quantile_ms(0.90),
+                t.latency.quantile_ms(0.99),
+                t.latency.max_ms(),
+                t.errors.human(),
+            );
+        }
+        if self.idle > 0 {
+            let _ = writeln!(
+                s,
+                "idle:        {} of {} reached IDLE, {} still idling at the end, {} untagged pushed, errors {}",
+                self.idle_reached,
+                self.idle,
+                self.idle_at_end,
+                self.idle_pushed,
+                self.idle_errors.human(),
+            );
+        }
+        if let Some(why) = self.stopped.human() {
+            let _ = writeln!(s, "stopped:     {why}");
+        }
+        s
+    }
+
+    /// One JSON object on a single line, without the newline.
+    pub fn json(&self) -> String {
+        let kinds: Vec<String> = self
+            .kinds
+            .iter()
+            .map(|(k, t)| {
+                format!(
+                    "{}:{{\"ok\":{},\"per_s\":{:.1},\"errors\":{},\"bytes\":{},\"results\":{},{}}}",
+                    json_string(k.name()),
+                    t.ok,
+                    per_second(t.ok as f64, self.elapsed),
+                    t.errors.json(),
+                    t.bytes,
+                    t.results,
+                    latency_json(&t.latency),
+                )
+            })
+            .collect();
+        let mix: Vec<String> = self.mix.iter().map(|m| json_string(m)).collect();
+        format!(
+            "{{\"mode\":\"imap\",\"sessions\":{},\"relogin\":{},\"mix\":[{}],\"rounds_done\":{},\
+             \"commands\":{},\"commands_per_s\":{:.1},\"errors\":{},\"round_errors\":{},\
+             \"elapsed_s\":{:.3},\"kinds\":{{{}}},\"idle\":{},\"idle_reached\":{},\
+             \"idle_at_end\":{},\"idle_pushed\":{},\"idle_errors\":{},\"stopped\":{}}}",
+            self.sessions,
+            self.relogin,
+            mix.join(","),
+            self.rounds_done,
+            self.commands(),
+            self.commands_per_s(),
+            self.error_total(),
+            self.round_errors.json(),
+            self.elapsed.as_secs_f64(),
+            kinds.join(","),
+            self.idle,
+            self.idle_reached,
+            self.idle_at_end,
+            self.idle_pushed,
+            self.idle_errors.json(),
             self.stopped.json(),
         )
     }
