@@ -4,7 +4,7 @@
 //! sessions' changes call for.
 //!
 //! Sequence numbers are positions in one vector in UID order; nothing per message is
-//! allocated unless it has keywords, so a 100,000-message folder costs a few MB.
+//! allocated unless it has keywords: an entry is 32 bytes, a 100,000-message folder 3 MB.
 
 use crate::command::SequenceSet;
 use crate::encode;
@@ -24,11 +24,13 @@ const SYSTEM: [(u8, &str); 5] = [
     (DRAFT, "\\Draft"),
 ];
 
-/// A message's flags: the system flags as bits, keywords as given.
+/// A message's flags: the system flags as bits, keywords as given (boxed, so that the
+/// common message without keywords costs one pointer: views of large folders are many
+/// of these).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
     system: u8,
-    keywords: Vec<String>,
+    keywords: Option<Box<Vec<String>>>,
 }
 
 impl Flags {
@@ -59,8 +61,9 @@ impl Flags {
         match Flags::bit(name) {
             Some(b) => self.system |= b,
             None => {
-                if !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-                    self.keywords.push(name.to_string());
+                let keywords = self.keywords.get_or_insert_with(Box::default);
+                if !keywords.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                    keywords.push(name.to_string());
                 }
             }
         }
@@ -70,7 +73,7 @@ impl Flags {
     pub fn contains(&self, name: &str) -> bool {
         match Flags::bit(name) {
             Some(b) => self.system & b != 0,
-            None => self.keywords.iter().any(|k| k.eq_ignore_ascii_case(name)),
+            None => self.keywords().iter().any(|k| k.eq_ignore_ascii_case(name)),
         }
     }
 
@@ -96,7 +99,7 @@ impl Flags {
             .iter()
             .filter(|(b, _)| self.system & b != 0)
             .map(|(_, n)| *n)
-            .chain(self.keywords.iter().map(String::as_str))
+            .chain(self.keywords().iter().map(String::as_str))
     }
 
     /// Appends `(\Seen $Label)`.
@@ -105,7 +108,7 @@ impl Flags {
     }
 
     pub fn keywords(&self) -> &[String] {
-        &self.keywords
+        self.keywords.as_deref().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -501,6 +504,15 @@ mod tests {
                 entry(10, "", 9),
             ],
         )
+    }
+
+    #[test]
+    fn an_entry_stays_small() {
+        assert!(
+            std::mem::size_of::<Entry>() <= 32,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
     }
 
     #[test]
