@@ -51,6 +51,33 @@ pub fn needs_content(attrs: &[FetchAttr]) -> bool {
     })
 }
 
+/// Whether any item needs more of the message than its header section (ENVELOPE,
+/// RFC822.HEADER and BODY[HEADER...] of the message itself need only that).
+pub fn needs_body(attrs: &[FetchAttr]) -> bool {
+    attrs.iter().any(|a| match a {
+        FetchAttr::Uid
+        | FetchAttr::Flags
+        | FetchAttr::InternalDate
+        | FetchAttr::Rfc822Size
+        | FetchAttr::ModSeq
+        | FetchAttr::Envelope
+        | FetchAttr::Rfc822Header => false,
+        FetchAttr::BodySection {
+            section, partial, ..
+        } => {
+            !(section.part.is_empty()
+                && partial.is_none()
+                && matches!(
+                    section.text,
+                    Some(SectionText::Header)
+                        | Some(SectionText::HeaderFields(_))
+                        | Some(SectionText::HeaderFieldsNot(_))
+                ))
+        }
+        _ => true,
+    })
+}
+
 /// Whether the items set \Seen (RFC 9051 §6.4.5: BODY[] and BINARY[] without PEEK,
 /// RFC822 and RFC822.TEXT).
 pub fn sets_seen(attrs: &[FetchAttr]) -> bool {

@@ -250,8 +250,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.modseq, m.prefix,
-                        CASE WHEN b.header_len IS NULL THEN NULL
-                             ELSE substr(b.data, 1, b.header_len) END
+                        b.header_len
                  FROM messages m JOIN blobs b ON b.id = m.blob_id
                  WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
             )?;
@@ -265,17 +264,30 @@ impl Store {
                     modseq: r.get::<_, i64>(5)? as u64,
                 };
                 let prefix: Vec<u8> = r.get(6)?;
-                let header: Option<Vec<u8>> = r.get(7)?;
-                Ok((meta, header.map(|h| [prefix, h].concat())))
+                let header_len: Option<i64> = r.get(7)?;
+                Ok((meta, prefix, header_len))
             })?;
             let mut out = Vec::with_capacity(uids.len());
             let mut wanted = uids.iter().peekable();
             for row in rows {
-                let (m, h) = row?;
+                let (m, mut prefix, header_len) = row?;
                 while wanted.next_if(|&&u| u < m.uid).is_some() {}
-                if wanted.next_if(|&&u| u == m.uid).is_some() {
-                    out.push((m, h));
+                if wanted.next_if(|&&u| u == m.uid).is_none() {
+                    continue;
                 }
+                // Incremental blob I/O reads the header's pages only, not the body's.
+                let header = match header_len {
+                    Some(n) if n >= 0 => {
+                        let blob =
+                            c.blob_open(rusqlite::MAIN_DB, "blobs", "data", m.blob_id.0, true)?;
+                        let start = prefix.len();
+                        prefix.resize(start + n as usize, 0);
+                        blob.read_at_exact(&mut prefix[start..], 0)?;
+                        Some(prefix)
+                    }
+                    _ => None,
+                };
+                out.push((m, header));
             }
             Ok(out)
         })

@@ -490,8 +490,13 @@ impl Driver<'_> {
         let metas: Vec<(MessageMeta, Option<Vec<u8>>)> = if want_meta {
             let wanted = batch.clone();
             let content = job.content;
+            // Header items alone (what a message list shows) read header sections only.
+            let headers_only = content && !fetch::needs_body(&job.attrs);
             let inline_limit = shared.store.options().inline_body_limit as u64;
             let read = reads::read(&shared.store, move |s| {
+                if headers_only {
+                    return s.message_headers(folder, &wanted);
+                }
                 let mut bytes = 0u64;
                 read_messages(s, folder, &wanted, |m| {
                     let read = content && m.size <= inline_limit && bytes < FETCH_BATCH_BYTES;
