@@ -30,6 +30,8 @@ const SYSTEM: [(u8, &str); 5] = [
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
     system: u8,
+    // A thin pointer on purpose: `Box<[String]>` would be two words in every entry.
+    #[allow(clippy::box_collection)]
     keywords: Option<Box<Vec<String>>>,
 }
 
