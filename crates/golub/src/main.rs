@@ -143,7 +143,25 @@ enum QueueCmd {
     },
 }
 
+/// glibc gives busy threads their own malloc arenas (up to eight per core) and keeps
+/// what they freed: after a burst of large reads the server would hold hundreds of MB
+/// it no longer uses. `MALLOC_ARENA_MAX` in the environment still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator tunable; it is called first in main,
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Installed (or linked) as `sendmail`, the binary is `golub sendmail`.
     let as_sendmail = args
