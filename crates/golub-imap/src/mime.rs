@@ -343,6 +343,68 @@ pub fn binary(msg: &[u8], part: &[u32]) -> Result<Vec<u8>, BinaryError> {
     }
 }
 
+/// A message APPENDed as binary (RFC 3516 §4.4) may hold NUL octets, which no client
+/// can be sent in BODY[] (RFC 3501 literals exclude NUL). Each leaf part whose body holds
+/// one is re-encoded as base64, its Content-Transfer-Encoding field replaced, so that
+/// BODY[] is plain 7-bit text while BINARY[part] still gives back the octets appended.
+/// None when the message has no NUL.
+pub fn encode_binary_parts(msg: &[u8]) -> Option<Vec<u8>> {
+    tree::memchr(0, msg)?;
+    let root = tree::parse(msg);
+    let mut leaves = Vec::new();
+    binary_leaves(msg, &root, &mut leaves);
+    let mut out = Vec::with_capacity(msg.len() * 4 / 3 + 64 * leaves.len());
+    let mut pos = 0;
+    for e in leaves {
+        out.extend_from_slice(&msg[pos..e.start]);
+        let header = e.header(msg);
+        // The header without its Content-Transfer-Encoding fields and the blank line
+        // that ends it, then the new field and the blank line.
+        let mut kept = 0;
+        for f in tree::fields(header) {
+            if f.name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+                let at = f.line.as_ptr() as usize - header.as_ptr() as usize;
+                out.extend_from_slice(&header[kept..at]);
+                kept = at + f.line.len();
+            }
+        }
+        let rest = &header[kept..];
+        let rest = rest
+            .strip_suffix(b"\r\n")
+            .or_else(|| rest.strip_suffix(b"\n"))
+            .unwrap_or(rest);
+        out.extend_from_slice(rest);
+        out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+        let encoded = golub_types::sasl::encode_base64(e.body_octets(msg));
+        for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(line);
+        }
+        // A part inside a multipart is followed by the line break before its delimiter;
+        // the last line of a message's own body needs one.
+        if !matches!(msg.get(e.end), Some(b'\r' | b'\n')) {
+            out.extend_from_slice(b"\r\n");
+        }
+        pos = e.end;
+    }
+    out.extend_from_slice(&msg[pos..]);
+    Some(out)
+}
+
+fn binary_leaves<'e>(msg: &[u8], e: &'e Entity, out: &mut Vec<&'e Entity>) {
+    match &e.kind {
+        Kind::Multipart(children) => children.iter().for_each(|c| binary_leaves(msg, c, out)),
+        Kind::Message(inner) => binary_leaves(msg, inner, out),
+        Kind::Leaf => {
+            if tree::memchr(0, e.body_octets(msg)).is_some() {
+                out.push(e);
+            }
+        }
+    }
+}
+
 /// BINARY.SIZE[part] (RFC 3516): the length of what [`binary`] returns.
 pub fn binary_size(msg: &[u8], part: &[u32]) -> Result<usize, BinaryError> {
     binary(msg, part).map(|b| b.len())
@@ -479,6 +541,31 @@ mod tests {
         let mut out = Vec::new();
         write_string(&mut out, s);
         out
+    }
+
+    #[test]
+    fn binary_parts_with_nul_become_base64_and_binary_gives_them_back() {
+        let single = b"Content-Type: application/octet-stream\r\n\
+            Content-Transfer-Encoding: binary\r\n\r\n -\xff\x00\r\n\r\n";
+        let out = encode_binary_parts(single).unwrap();
+        assert!(!out.contains(&0));
+        assert!(!out.windows(6).any(|w| w.eq_ignore_ascii_case(b"binary")));
+        assert_eq!(binary(&out, &[1]).unwrap(), b" -\xff\x00\r\n\r\n");
+        assert!(out.ends_with(b"\r\n"));
+
+        let multi = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+            Content-Type: text/plain\r\n\r\nhello\r\n--b\r\n\
+            Content-Type: application/octet-stream\r\n\
+            Content-Transfer-Encoding: 8bit\r\n\r\n\x00\x01\x02 tail\r\n--b--\r\n";
+        let out = encode_binary_parts(multi).unwrap();
+        assert!(!out.contains(&0));
+        assert_eq!(binary(&out, &[1]).unwrap(), b"hello");
+        assert_eq!(binary(&out, &[2]).unwrap(), b"\x00\x01\x02 tail");
+        let structure = String::from_utf8(body_structure(&out, false)).unwrap();
+        assert!(structure.contains("\"BASE64\""), "{structure}");
+        assert!(out.ends_with(b"--b--\r\n"));
+
+        assert_eq!(encode_binary_parts(b"Subject: x\r\n\r\nno nul\r\n"), None);
     }
 
     #[test]

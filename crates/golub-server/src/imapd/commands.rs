@@ -1027,6 +1027,8 @@ impl Driver<'_> {
         };
         let date = date.unwrap_or_else(golub_store::unix_now);
         let folder_id = folder.id;
+        // Binary parts holding NUL are kept as base64 (RFC 3516 §4.4).
+        let message = golub_imap::mime::encode_binary_parts(&message).unwrap_or(message);
         let result = blocking(&shared.store, move |s| {
             let body = s.prepare_body(message)?;
             s.append_message(folder_id, body, flags, date)
