@@ -438,7 +438,7 @@ pub fn header_contains(msg: &[u8], name: &str, needle: &[u8]) -> bool {
         .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
         .any(|f| {
             needle.is_empty()
-                || fold(&decode_header_value(f.value)).contains(&needle)
+                || value_contains(f.value, &needle)
                 // An address also matches as the parsed `mailbox@host`, whatever comments
                 // and spacing it was written with.
                 || (addresses
@@ -454,6 +454,23 @@ pub fn header_contains(msg: &[u8], name: &str, needle: &[u8]) -> bool {
                         _ => false,
                     }))
         })
+}
+
+/// Whether a raw header value, decoded (RFC 2047) and unfolded, contains the folded
+/// needle. A plain ASCII value on one line, the common case, is compared in place.
+fn value_contains(raw: &[u8], needle: &str) -> bool {
+    let plain = raw.is_ascii()
+        && needle.is_ascii()
+        && !raw.iter().any(|&b| b == b'\r' || b == b'\n')
+        && !raw.windows(2).any(|w| w == b"=?");
+    if plain {
+        let value = tree::trim(raw);
+        let needle = needle.as_bytes();
+        return value
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle));
+    }
+    fold(&decode_header_value(raw)).contains(needle)
 }
 
 /// SEARCH BODY (`body_only`) and TEXT: a case-insensitive substring search in the decoded

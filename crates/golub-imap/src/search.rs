@@ -83,6 +83,35 @@ pub fn needs_body(keys: &[SearchKey]) -> bool {
     })
 }
 
+/// The header fields the keys read (the SENT* keys read Date:), as the keys name them.
+pub fn header_fields(keys: &[SearchKey]) -> Vec<&str> {
+    let mut out = Vec::new();
+    for k in keys {
+        collect_header_fields(k, &mut out);
+    }
+    out
+}
+
+fn collect_header_fields<'k>(key: &'k SearchKey, out: &mut Vec<&'k str>) {
+    use SearchKey::*;
+    match key {
+        Bcc(_) => out.push("Bcc"),
+        Cc(_) => out.push("Cc"),
+        From(_) => out.push("From"),
+        Subject(_) => out.push("Subject"),
+        To(_) => out.push("To"),
+        SentBefore(_) | SentOn(_) | SentSince(_) => out.push("Date"),
+        Header(name, _) => out.push(name),
+        Not(k) => collect_header_fields(k, out),
+        Or(a, b) => {
+            collect_header_fields(a, out);
+            collect_header_fields(b, out);
+        }
+        And(keys) => keys.iter().for_each(|k| collect_header_fields(k, out)),
+        _ => {}
+    }
+}
+
 /// Whether the message matches every key.
 pub fn matches(keys: &[SearchKey], c: &Candidate<'_>, ctx: &Context<'_>) -> bool {
     keys.iter().all(|k| matches_key(k, c, ctx))

@@ -266,22 +266,65 @@ pub(crate) fn read_blob(conn: &Connection, dir: &Path, id: BlobId) -> Result<Vec
 /// Stores a body with one reference (the queue entry's).
 pub(crate) fn insert(tx: &mut Tx<'_>, body: &BodyRef) -> Result<BlobId> {
     match body {
-        BodyRef::Inline(data) => tx
-            .conn()
-            .prepare_cached(
-                "INSERT INTO blobs (size, refcount, data, header_len) VALUES (?1, 1, ?2, ?3)",
-            )?
-            .execute(params![
-                data.len() as i64,
-                data,
-                header_len(data).map(|n| n as i64)
-            ])?,
+        BodyRef::Inline(data) => {
+            let header_len = header_len(data);
+            tx.conn()
+                .prepare_cached(
+                    "INSERT INTO blobs (size, refcount, data, header_len, summary)
+                     VALUES (?1, 1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    data.len() as i64,
+                    data,
+                    header_len.map(|n| n as i64),
+                    header_len.map(|n| summary(&data[..n]))
+                ])?
+        }
         BodyRef::File { relative, size } => tx
             .conn()
             .prepare_cached("INSERT INTO blobs (size, refcount, path) VALUES (?1, 1, ?2)")?
             .execute(params![*size as i64, relative])?,
     };
     Ok(BlobId(tx.conn().last_insert_rowid()))
+}
+
+/// The header fields kept in `blobs.summary`: those of IMAP's ENVELOPE (RFC 3501
+/// §7.4.2), which are also what SEARCH's FROM, TO, CC, BCC, SUBJECT and SENT* keys read.
+pub const SUMMARY_FIELDS: [&str; 10] = [
+    "Date",
+    "Subject",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Bcc",
+    "In-Reply-To",
+    "Message-ID",
+];
+
+/// The [`SUMMARY_FIELDS`] of a header section, each field as written (folding and line
+/// break kept), in their order in the header.
+pub(crate) fn summary(header: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            keep = line.iter().position(|&b| b == b':').is_some_and(|colon| {
+                let name = line[..colon].trim_ascii_end();
+                SUMMARY_FIELDS
+                    .iter()
+                    .any(|f| f.as_bytes().eq_ignore_ascii_case(name))
+            });
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
 }
 
 /// The most header octets kept track of; a longer header section is not cached.

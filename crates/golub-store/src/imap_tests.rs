@@ -844,4 +844,25 @@ fn the_header_section_is_found_and_searched_alone() {
     );
     // A body in a file: not cached, the caller reads the content.
     assert_eq!(got[1].1, None);
+
+    let uid2 = append(
+        &store,
+        inbox,
+        b"Received: x\r\nSUBJECT: folded\r\n  on two lines\r\nX-Spam: no\r\n\
+          from: a@b\r\n\r\nFrom: not a header\r\n",
+        &[],
+    );
+    let got = store
+        .message_summaries(inbox, &[uid, big_uid, uid2])
+        .unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        got[0].1.as_deref(),
+        Some(&b"Subject: hi\r\nFrom: a@b\r\n\r\n"[..])
+    );
+    assert_eq!(got[1].1, None);
+    assert_eq!(
+        got[2].1.as_deref(),
+        Some(&b"SUBJECT: folded\r\n  on two lines\r\nfrom: a@b\r\n\r\n"[..])
+    );
 }

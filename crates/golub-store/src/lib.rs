@@ -26,7 +26,7 @@ mod readers;
 mod schema;
 mod writer;
 
-pub use blob::{BlobId, BlobSource, BlobWriter, BodyRef};
+pub use blob::{BlobId, BlobSource, BlobWriter, BodyRef, SUMMARY_FIELDS};
 pub use check::{CheckReport, Finding};
 pub use directory::{AliasEntry, PasswordHashes, Recipient, User, hash_password, password_checks};
 pub use error::Error;

@@ -244,50 +244,83 @@ impl Store {
         folder_id: i64,
         uids: &[u32],
     ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
+        self.header_rows(folder_id, uids, false)
+    }
+
+    /// As [`Store::message_headers`], with only the [`crate::SUMMARY_FIELDS`] of the
+    /// body's header (after the per-copy prefix, then a blank line): what SEARCH on those
+    /// fields needs, a few hundred octets a message. `None` where they are not known.
+    pub fn message_summaries(
+        &self,
+        folder_id: i64,
+        uids: &[u32],
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
+        self.header_rows(folder_id, uids, true)
+    }
+
+    fn header_rows(
+        &self,
+        folder_id: i64,
+        uids: &[u32],
+        summary: bool,
+    ) -> Result<Vec<(MessageMeta, Option<Vec<u8>>)>> {
         let Some((&first, &last)) = uids.first().zip(uids.last()) else {
             return Ok(Vec::new());
         };
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
+            let mut stmt = c.prepare_cached(if summary {
+                "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.modseq, m.prefix,
+                        b.summary
+                 FROM messages m JOIN blobs b ON b.id = m.blob_id
+                 WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
+            } else {
                 "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.modseq, m.prefix,
                         b.header_len
                  FROM messages m JOIN blobs b ON b.id = m.blob_id
-                 WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid",
-            )?;
-            let rows = stmt.query_map(params![folder_id, first as i64, last as i64], |r| {
-                let meta = MessageMeta {
-                    uid: r.get::<_, i64>(0)? as u32,
+                 WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
+            })?;
+            let mut rows = stmt.query(params![folder_id, first as i64, last as i64])?;
+            let mut out = Vec::with_capacity(uids.len());
+            let mut wanted = uids.iter().peekable();
+            while let Some(r) = rows.next()? {
+                let uid = r.get::<_, i64>(0)? as u32;
+                while wanted.next_if(|&&u| u < uid).is_some() {}
+                if wanted.next_if(|&&u| u == uid).is_none() {
+                    continue;
+                }
+                let m = MessageMeta {
+                    uid,
                     blob_id: BlobId(r.get(1)?),
                     size: r.get::<_, i64>(2)? as u64,
                     internal_date: r.get(3)?,
                     flags: r.get(4)?,
                     modseq: r.get::<_, i64>(5)? as u64,
                 };
-                let prefix: Vec<u8> = r.get(6)?;
-                let header_len: Option<i64> = r.get(7)?;
-                Ok((meta, prefix, header_len))
-            })?;
-            let mut out = Vec::with_capacity(uids.len());
-            let mut wanted = uids.iter().peekable();
-            for row in rows {
-                let (m, mut prefix, header_len) = row?;
-                while wanted.next_if(|&&u| u < m.uid).is_some() {}
-                if wanted.next_if(|&&u| u == m.uid).is_none() {
-                    continue;
-                }
-                // Incremental blob I/O reads the header's pages only, not the body's.
-                let header = match header_len {
-                    Some(n) if n >= 0 => {
-                        let blob =
-                            c.blob_open(rusqlite::MAIN_DB, "blobs", "data", m.blob_id.0, true)?;
-                        let start = prefix.len();
-                        prefix.resize(start + n as usize, 0);
-                        blob.read_at_exact(&mut prefix[start..], 0)?;
-                        Some(prefix)
+                let mut header: Vec<u8> = r.get(6)?;
+                let known = if summary {
+                    match r.get_ref(7)? {
+                        rusqlite::types::ValueRef::Blob(fields) => {
+                            header.extend_from_slice(fields);
+                            header.extend_from_slice(b"\r\n");
+                            true
+                        }
+                        _ => false,
                     }
-                    _ => None,
+                } else {
+                    match r.get::<_, Option<i64>>(7)? {
+                        // Incremental blob I/O reads the header's pages only, not the body's.
+                        Some(n) if n >= 0 => {
+                            let blob =
+                                c.blob_open(rusqlite::MAIN_DB, "blobs", "data", m.blob_id.0, true)?;
+                            let start = header.len();
+                            header.resize(start + n as usize, 0);
+                            blob.read_at_exact(&mut header[start..], 0)?;
+                            true
+                        }
+                        _ => false,
+                    }
                 };
-                out.push((m, header));
+                out.push((m, known.then_some(header)));
             }
             Ok(out)
         })

@@ -161,6 +161,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE blobs ADD COLUMN header_len INTEGER;
     "#,
+    // 11: the header fields of a body that IMAP's ENVELOPE and SEARCH ask for most
+    // ([`crate::SUMMARY_FIELDS`], as written, NULL: not known), so that SEARCH FROM,
+    // SUBJECT and the like read a few hundred octets per message, not the header section.
+    r#"
+    ALTER TABLE blobs ADD COLUMN summary BLOB;
+    "#,
 ];
 
 /// Brings the schema up to date; each migration commits on its own.

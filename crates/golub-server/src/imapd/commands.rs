@@ -807,6 +807,13 @@ impl Driver<'_> {
         let needs_content = search::needs_content(&s.keys);
         // Keys on headers alone are answered from the header sections, without bodies.
         let headers_only = needs_content && !search::needs_body(&s.keys);
+        // ... and keys on the fields the store keeps apart, from those alone.
+        let summary_only = headers_only
+            && search::header_fields(&s.keys).iter().all(|name| {
+                golub_store::SUMMARY_FIELDS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name))
+            });
         let needs_meta = needs_content || keys_need_meta(&s.keys);
         let folder = sel.folder_id;
         let mut hits: Vec<usize> = Vec::new();
@@ -816,7 +823,26 @@ impl Driver<'_> {
                 let wanted = chunk.to_vec();
                 let read = reads::read(&shared.store, move |st| {
                     if headers_only {
-                        let mut out = st.message_headers(folder, &wanted)?;
+                        let mut out = if summary_only {
+                            st.message_summaries(folder, &wanted)?
+                        } else {
+                            st.message_headers(folder, &wanted)?
+                        };
+                        let unknown: Vec<u32> = out
+                            .iter()
+                            .filter(|(_, h)| h.is_none())
+                            .map(|(m, _)| m.uid)
+                            .collect();
+                        if summary_only && !unknown.is_empty() {
+                            let mut headers = st.message_headers(folder, &unknown)?.into_iter();
+                            for (m, header) in &mut out {
+                                if header.is_none()
+                                    && let Some((_, h)) = headers.find(|(h, _)| h.uid == m.uid)
+                                {
+                                    *header = h;
+                                }
+                            }
+                        }
                         for (m, header) in &mut out {
                             if header.is_none() {
                                 match st.message_content(folder, m.uid) {
