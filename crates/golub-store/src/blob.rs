@@ -265,30 +265,30 @@ pub(crate) fn read_blob(conn: &Connection, dir: &Path, id: BlobId) -> Result<Vec
 
 /// Stores a body with one reference (the queue entry's).
 pub(crate) fn insert(tx: &mut Tx<'_>, body: &BodyRef) -> Result<BlobId> {
-    match body {
+    let c = tx.conn();
+    let id = match body {
         BodyRef::Inline(data) => {
-            let header_len = header_len(data);
-            tx.conn()
-                .prepare_cached(
-                    "INSERT INTO blobs (size, refcount, data, header_len, summary)
-                     VALUES (?1, 1, ?2, ?3, ?4)",
+            c.prepare_cached("INSERT INTO blobs (size, refcount, data) VALUES (?1, 1, ?2)")?
+                .execute(params![data.len() as i64, data])?;
+            let id = c.last_insert_rowid();
+            if let Some(n) = header_len(data) {
+                c.prepare_cached(
+                    "INSERT INTO blob_headers (blob_id, header_len, summary) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![
-                    data.len() as i64,
-                    data,
-                    header_len.map(|n| n as i64),
-                    header_len.map(|n| summary(&data[..n]))
-                ])?
+                .execute(params![id, n as i64, summary(&data[..n])])?;
+            }
+            id
         }
-        BodyRef::File { relative, size } => tx
-            .conn()
-            .prepare_cached("INSERT INTO blobs (size, refcount, path) VALUES (?1, 1, ?2)")?
-            .execute(params![*size as i64, relative])?,
+        BodyRef::File { relative, size } => {
+            c.prepare_cached("INSERT INTO blobs (size, refcount, path) VALUES (?1, 1, ?2)")?
+                .execute(params![*size as i64, relative])?;
+            c.last_insert_rowid()
+        }
     };
-    Ok(BlobId(tx.conn().last_insert_rowid()))
+    Ok(BlobId(id))
 }
 
-/// The header fields kept in `blobs.summary`: those of IMAP's ENVELOPE (RFC 3501
+/// The header fields kept in `blob_headers.summary`: those of IMAP's ENVELOPE (RFC 3501
 /// §7.4.2), which are also what SEARCH's FROM, TO, CC, BCC, SUBJECT and SENT* keys read.
 pub const SUMMARY_FIELDS: [&str; 10] = [
     "Date",

@@ -865,4 +865,16 @@ fn the_header_section_is_found_and_searched_alone() {
         got[2].1.as_deref(),
         Some(&b"SUBJECT: folded\r\n  on two lines\r\nfrom: a@b\r\n\r\n"[..])
     );
+
+    // The header rows go with their bodies.
+    let header_rows = |store: &Store| -> i64 {
+        store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM blob_headers", [], |r| r.get(0))?))
+            .unwrap()
+    };
+    assert_eq!(header_rows(&store), 2);
+    store.expunge(inbox, vec![uid, big_uid, uid2]).unwrap();
+    assert_eq!(blob_count(&store), 0);
+    assert_eq!(header_rows(&store), 0);
+    assert_clean(&store);
 }

@@ -270,13 +270,13 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(if summary {
                 "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.modseq, m.prefix,
-                        b.summary
-                 FROM messages m JOIN blobs b ON b.id = m.blob_id
+                        h.summary
+                 FROM messages m LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
                  WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
             } else {
                 "SELECT m.uid, m.blob_id, m.size, m.internal_date, m.flags, m.modseq, m.prefix,
-                        b.header_len
-                 FROM messages m JOIN blobs b ON b.id = m.blob_id
+                        h.header_len
+                 FROM messages m LEFT JOIN blob_headers h ON h.blob_id = m.blob_id
                  WHERE m.folder_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid"
             })?;
             let mut rows = stmt.query(params![folder_id, first as i64, last as i64])?;

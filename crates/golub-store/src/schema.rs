@@ -156,16 +156,20 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM folders WHERE subscribed = 1;
     "#,
-    // 10: the length of a body's header section (NULL: not known, e.g. a body in a
-    // file), so that IMAP SEARCH on headers reads the headers alone.
+    // 10: for IMAP, what a body's header section holds, kept apart from the body so that
+    // reading it never walks the body's overflow pages: the section's length with its
+    // blank line (incremental blob I/O then reads the header alone), and the fields of
+    // [`crate::SUMMARY_FIELDS`] as written (SEARCH FROM, SUBJECT and the like read those
+    // few hundred octets a message). No row: not known (a body in a file).
     r#"
-    ALTER TABLE blobs ADD COLUMN header_len INTEGER;
-    "#,
-    // 11: the header fields of a body that IMAP's ENVELOPE and SEARCH ask for most
-    // ([`crate::SUMMARY_FIELDS`], as written, NULL: not known), so that SEARCH FROM,
-    // SUBJECT and the like read a few hundred octets per message, not the header section.
-    r#"
-    ALTER TABLE blobs ADD COLUMN summary BLOB;
+    CREATE TABLE blob_headers (
+        blob_id     INTEGER PRIMARY KEY,
+        header_len  INTEGER NOT NULL,
+        summary     BLOB NOT NULL
+    );
+    CREATE TRIGGER blob_headers_follow_blobs AFTER DELETE ON blobs BEGIN
+        DELETE FROM blob_headers WHERE blob_id = old.id;
+    END;
     "#,
 ];
 
