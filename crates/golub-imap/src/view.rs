@@ -3,8 +3,12 @@
 //! reads, and turned into the untagged EXISTS, EXPUNGE, VANISHED and FETCH responses other
 //! sessions' changes call for.
 //!
-//! Sequence numbers are positions in one vector in UID order; nothing per message is
-//! allocated unless it has keywords: an entry is 32 bytes, a 100,000-message folder 3 MB.
+//! Sequence numbers are positions in UID order. The view keeps a column per field (UIDs,
+//! flag bits, modseqs) and the keywords of the few messages that have any in a map, so a
+//! message costs 9 bytes (13 once a modseq passes 2^32): a session in IDLE on a
+//! 100,000-message folder holds about 900 KB.
+
+use std::collections::{HashMap, HashSet};
 
 use crate::command::SequenceSet;
 use crate::encode;
@@ -24,15 +28,11 @@ const SYSTEM: [(u8, &str); 5] = [
     (DRAFT, "\\Draft"),
 ];
 
-/// A message's flags: the system flags as bits, keywords as given (boxed, so that the
-/// common message without keywords costs one pointer: views of large folders are many
-/// of these).
+/// A message's flags: the system flags as bits, keywords as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
     system: u8,
-    // A thin pointer on purpose: `Box<[String]>` would be two words in every entry.
-    #[allow(clippy::box_collection)]
-    keywords: Option<Box<Vec<String>>>,
+    keywords: Vec<String>,
 }
 
 impl Flags {
@@ -63,9 +63,8 @@ impl Flags {
         match Flags::bit(name) {
             Some(b) => self.system |= b,
             None => {
-                let keywords = self.keywords.get_or_insert_with(Box::default);
-                if !keywords.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-                    keywords.push(name.to_string());
+                if !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                    self.keywords.push(name.to_string());
                 }
             }
         }
@@ -110,7 +109,7 @@ impl Flags {
     }
 
     pub fn keywords(&self) -> &[String] {
-        self.keywords.as_deref().map_or(&[], Vec::as_slice)
+        &self.keywords
     }
 }
 
@@ -165,12 +164,90 @@ pub struct MailboxView {
     pub uidvalidity: u32,
     pub uidnext: u32,
     pub highestmodseq: u64,
-    entries: Vec<Entry>,
+    /// Per message, index i is sequence number i + 1: UIDs ascending, ...
+    uids: Vec<u32>,
+    /// ... system flag bits and [`RECENT`], ...
+    bits: Vec<u8>,
+    /// ... and modseqs.
+    modseqs: Modseqs,
+    /// The keywords of the messages that have any, by UID.
+    keywords_of: HashMap<u32, Vec<String>>,
     /// Expunged elsewhere, not reported yet (the messages are still numbered).
     pending_expunge: Vec<u32>,
     /// The keywords the client was told of in FLAGS (RFC 9051 §7.3.5).
     keywords: Vec<String>,
     read_only: bool,
+}
+
+/// `\Recent` in this session (RFC 3501 §2.3.2), beside the system flag bits.
+const RECENT: u8 = 0x80;
+
+/// The modseqs of a view: 4 bytes each while they fit, 8 once one does not.
+#[derive(Debug, Clone)]
+enum Modseqs {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Modseqs {
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Modseqs::Narrow(v) => v[i] as u64,
+            Modseqs::Wide(v) => v[i],
+        }
+    }
+
+    /// The values as 8-byte ones, converted if they were not yet.
+    fn wide(&mut self) -> &mut Vec<u64> {
+        if let Modseqs::Narrow(v) = self {
+            *self = Modseqs::Wide(v.iter().map(|&m| u64::from(m)).collect());
+        }
+        match self {
+            Modseqs::Wide(v) => v,
+            Modseqs::Narrow(_) => unreachable!("made wide above"),
+        }
+    }
+
+    fn set(&mut self, i: usize, value: u64) {
+        match (self, u32::try_from(value)) {
+            (Modseqs::Narrow(v), Ok(n)) => v[i] = n,
+            (this, _) => this.wide()[i] = value,
+        }
+    }
+
+    fn push(&mut self, value: u64) {
+        match (self, u32::try_from(value)) {
+            (Modseqs::Narrow(v), Ok(n)) => v.push(n),
+            (this, _) => this.wide().push(value),
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        match self {
+            Modseqs::Narrow(v) => drop(v.remove(i)),
+            Modseqs::Wide(v) => drop(v.remove(i)),
+        }
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        match self {
+            Modseqs::Narrow(v) => retain_by(v, keep),
+            Modseqs::Wide(v) => retain_by(v, keep),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Modseqs::Narrow(v) => v.capacity() * 4,
+            Modseqs::Wide(v) => v.capacity() * 8,
+        }
+    }
+}
+
+/// Keeps the items whose index `keep` marks.
+fn retain_by<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut k = keep.iter();
+    v.retain(|_| *k.next().unwrap_or(&true));
 }
 
 /// The most keywords listed in FLAGS; a mailbox with more still works, the client is
@@ -180,25 +257,54 @@ const MAX_KEYWORDS: usize = 256;
 impl MailboxView {
     /// `entries` in UID order.
     pub fn new(uidvalidity: u32, uidnext: u32, highestmodseq: u64, entries: Vec<Entry>) -> Self {
-        let mut keywords: Vec<String> = Vec::new();
-        for e in &entries {
-            for k in e.flags.keywords() {
-                if keywords.len() < MAX_KEYWORDS
-                    && !keywords.iter().any(|x| x.eq_ignore_ascii_case(k))
-                {
-                    keywords.push(k.clone());
-                }
-            }
-        }
-        MailboxView {
+        let mut view = MailboxView {
             uidvalidity,
             uidnext,
             highestmodseq,
-            entries,
+            uids: Vec::with_capacity(entries.len()),
+            bits: Vec::with_capacity(entries.len()),
+            modseqs: Modseqs::Narrow(Vec::with_capacity(entries.len())),
+            keywords_of: HashMap::new(),
             pending_expunge: Vec::new(),
-            keywords,
+            keywords: Vec::new(),
             read_only: false,
+        };
+        for e in entries {
+            for k in e.flags.keywords() {
+                if view.keywords.len() < MAX_KEYWORDS
+                    && !view.keywords.iter().any(|x| x.eq_ignore_ascii_case(k))
+                {
+                    view.keywords.push(k.clone());
+                }
+            }
+            view.push(e);
         }
+        view
+    }
+
+    fn push(&mut self, e: Entry) {
+        self.uids.push(e.uid);
+        self.bits
+            .push(e.flags.system | if e.recent { RECENT } else { 0 });
+        self.modseqs.push(e.modseq);
+        if !e.flags.keywords.is_empty() {
+            self.keywords_of.insert(e.uid, e.flags.keywords);
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        let uid = self.uids.remove(i);
+        self.bits.remove(i);
+        self.modseqs.remove(i);
+        self.keywords_of.remove(&uid);
+    }
+
+    /// What the view holds on the heap, in bytes (the keywords' own strings left out).
+    pub fn heap_bytes(&self) -> usize {
+        self.uids.capacity() * 4
+            + self.bits.capacity()
+            + self.modseqs.heap_bytes()
+            + self.keywords_of.capacity() * (4 + 24 + 1)
     }
 
     /// The mailbox was opened with EXAMINE: PERMANENTFLAGS is empty.
@@ -240,37 +346,62 @@ impl MailboxView {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.uids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.uids.is_empty()
     }
 
     /// Message `i` (0-based: sequence number i + 1).
-    pub fn entry(&self, i: usize) -> &Entry {
-        &self.entries[i]
+    pub fn entry(&self, i: usize) -> Entry {
+        let uid = self.uids[i];
+        Entry {
+            uid,
+            flags: Flags {
+                system: self.bits[i] & !RECENT,
+                keywords: self.keywords_of.get(&uid).cloned().unwrap_or_default(),
+            },
+            modseq: self.modseqs.get(i),
+            recent: self.bits[i] & RECENT != 0,
+        }
     }
 
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// The UID of message `i`.
+    pub fn uid(&self, i: usize) -> u32 {
+        self.uids[i]
+    }
+
+    /// The modseq of message `i`.
+    pub fn modseq(&self, i: usize) -> u64 {
+        self.modseqs.get(i)
+    }
+
+    /// Every UID, in order.
+    pub fn uids(&self) -> &[u32] {
+        &self.uids
+    }
+
+    /// The index of the first message without `\Seen`.
+    pub fn first_unseen(&self) -> Option<usize> {
+        self.bits.iter().position(|b| b & SEEN == 0)
     }
 
     /// The 0-based index of `uid`.
     pub fn index_of(&self, uid: u32) -> Option<usize> {
-        self.entries.binary_search_by_key(&uid, |e| e.uid).ok()
+        self.uids.binary_search(&uid).ok()
     }
 
     /// The largest UID in the mailbox (what `*` means in a UID set), 0 when empty.
     pub fn largest_uid(&self) -> u32 {
-        self.entries.last().map_or(0, |e| e.uid)
+        self.uids.last().copied().unwrap_or(0)
     }
 
     /// The 0-based indexes a set names, ascending, each once. Sequence numbers beyond the
     /// mailbox are left out (the caller checks [`MailboxView::valid_seqs`] for BAD).
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
         let mut out = Vec::new();
-        if self.entries.is_empty() {
+        if self.uids.is_empty() {
             return out;
         }
         if uid {
@@ -278,12 +409,12 @@ impl MailboxView {
             // values, so 4:* with nothing above 4 still means the last message.
             let largest = self.largest_uid();
             for (lo, hi) in set.ranges(largest) {
-                let start = self.entries.partition_point(|e| e.uid < lo);
-                let end = self.entries.partition_point(|e| e.uid <= hi);
+                let start = self.uids.partition_point(|&u| u < lo);
+                let end = self.uids.partition_point(|&u| u <= hi);
                 out.extend(start..end);
             }
         } else {
-            let n = self.entries.len() as u32;
+            let n = self.uids.len() as u32;
             for (lo, hi) in set.ranges(n) {
                 let lo = lo.max(1);
                 let hi = hi.min(n);
@@ -297,20 +428,20 @@ impl MailboxView {
 
     /// RFC 9051 §6.4.5: a sequence set naming a number beyond the mailbox is an error.
     pub fn valid_seqs(&self, set: &SequenceSet) -> bool {
-        let n = self.entries.len() as u32;
+        let n = self.uids.len() as u32;
         set.ranges(n).iter().all(|&(lo, hi)| lo >= 1 && hi <= n)
     }
 
     /// How many messages are `\Recent` in this session.
     pub fn recent_count(&self) -> usize {
-        self.entries.iter().filter(|e| e.recent).count()
+        self.bits.iter().filter(|&&b| b & RECENT != 0).count()
     }
 
     /// Marks the messages from UID `from` on as `\Recent` in this session.
     pub fn mark_recent(&mut self, from: u32) {
-        let start = self.entries.partition_point(|e| e.uid < from);
-        for e in &mut self.entries[start..] {
-            e.recent = true;
+        let start = self.uids.partition_point(|&u| u < from);
+        for b in &mut self.bits[start..] {
+            *b |= RECENT;
         }
     }
 
@@ -318,9 +449,19 @@ impl MailboxView {
     /// stays where it was: changes of other sessions below this one's modseq are still
     /// to be read, and this one comes back from the store unchanged.
     pub fn set(&mut self, i: usize, flags: Flags, modseq: u64) {
-        if let Some(e) = self.entries.get_mut(i) {
-            e.flags = flags;
-            e.modseq = modseq;
+        if i >= self.uids.len() {
+            return;
+        }
+        self.set_flags(i, flags);
+        self.modseqs.set(i, modseq);
+    }
+
+    fn set_flags(&mut self, i: usize, flags: Flags) {
+        self.bits[i] = flags.system | (self.bits[i] & RECENT);
+        if flags.keywords.is_empty() {
+            self.keywords_of.remove(&self.uids[i]);
+        } else {
+            self.keywords_of.insert(self.uids[i], flags.keywords);
         }
     }
 
@@ -333,25 +474,25 @@ impl MailboxView {
         }
         let mut added = false;
         for c in changes.changed {
-            match self.entries.binary_search_by_key(&c.uid, |e| e.uid) {
+            match self.uids.binary_search(&c.uid) {
                 Ok(i) => {
-                    let e = &mut self.entries[i];
-                    let flags_changed = e.flags != c.flags;
-                    let modseq_changed = e.modseq != c.modseq;
-                    e.flags = c.flags;
-                    e.modseq = c.modseq;
+                    let old = self.entry(i);
+                    let flags_changed = old.flags != c.flags;
+                    let modseq_changed = old.modseq != c.modseq;
                     if flags_changed || (report.condstore && modseq_changed) {
-                        let flags = self.entries[i].flags.clone();
-                        self.announce(&flags, out);
-                        let e = &self.entries[i];
-                        write_flags_fetch(out, i + 1, e, report.condstore, report.qresync);
+                        self.announce(&c.flags, out);
+                    }
+                    self.set(i, c.flags, c.modseq);
+                    if flags_changed || (report.condstore && modseq_changed) {
+                        let e = self.entry(i);
+                        write_flags_fetch(out, i + 1, &e, report.condstore, report.qresync);
                     }
                 }
-                Err(i) if i == self.entries.len() => {
+                Err(i) if i == self.uids.len() => {
                     self.announce(&c.flags, out);
                     let mut c = c;
                     c.recent = changes.recent_from.is_some_and(|from| c.uid >= from);
-                    self.entries.push(c);
+                    self.push(c);
                     added = true;
                 }
                 // Below the largest UID and unknown: expunged before we saw it.
@@ -363,7 +504,7 @@ impl MailboxView {
         }
         if added {
             out.extend_from_slice(b"* ");
-            encode::number(out, self.entries.len() as u64);
+            encode::number(out, self.uids.len() as u64);
             out.extend_from_slice(b" EXISTS\r\n");
             if report.recent {
                 out.extend_from_slice(b"* ");
@@ -403,8 +544,12 @@ impl MailboxView {
                 .copied()
                 .filter(|&u| self.index_of(u).is_some())
                 .collect();
-            let gone: std::collections::HashSet<u32> = set.iter().copied().collect();
-            self.entries.retain(|e| !gone.contains(&e.uid));
+            let gone: HashSet<u32> = set.iter().copied().collect();
+            let keep: Vec<bool> = self.uids.iter().map(|u| !gone.contains(u)).collect();
+            retain_by(&mut self.uids, &keep);
+            retain_by(&mut self.bits, &keep);
+            self.modseqs.retain(&keep);
+            self.keywords_of.retain(|u, _| !gone.contains(u));
             if !set.is_empty() {
                 out.extend_from_slice(b"* VANISHED ");
                 write_uid_set(out, &set);
@@ -415,7 +560,7 @@ impl MailboxView {
         // Highest first, so that each number is still right when the client reads it.
         for uid in uids.iter().rev() {
             if let Some(i) = self.index_of(*uid) {
-                self.entries.remove(i);
+                self.remove(i);
                 out.extend_from_slice(b"* ");
                 encode::number(out, i as u64 + 1);
                 out.extend_from_slice(b" EXPUNGE\r\n");
@@ -509,12 +654,17 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_stays_small() {
-        assert!(
-            std::mem::size_of::<Entry>() <= 32,
-            "{}",
-            std::mem::size_of::<Entry>()
-        );
+    fn a_message_costs_nine_bytes_until_modseqs_grow() {
+        let entries = (1..=10_000).map(|u| entry(u, "\\Seen", u as u64)).collect();
+        let mut v = MailboxView::new(1, 10_001, 10_000, entries);
+        assert_eq!(v.heap_bytes(), 9 * 10_000);
+        // A keyword costs its own map entry; a modseq past 2^32 widens them all.
+        v.set(0, Flags::from_store("$Work"), 1 << 40);
+        assert!(v.heap_bytes() >= 13 * 10_000, "{}", v.heap_bytes());
+        assert_eq!(v.modseq(0), 1 << 40);
+        assert_eq!(v.modseq(9_999), 10_000);
+        assert!(v.entry(0).flags.contains("$work") && !v.entry(0).flags.seen());
+        assert!(v.entry(1).flags.seen() && v.entry(1).flags.keywords().is_empty());
     }
 
     #[test]
@@ -568,10 +718,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "* 3 EXPUNGE\r\n* 1 EXPUNGE\r\n"
         );
-        assert_eq!(
-            v.entries().iter().map(|e| e.uid).collect::<Vec<_>>(),
-            [4, 10, 12]
-        );
+        assert_eq!(v.uids(), [4, 10, 12]);
         assert_eq!(v.highestmodseq, 23);
     }
 

@@ -247,7 +247,7 @@ impl Driver<'_> {
         if !session.enabled().imap4rev2 {
             let recent = format!("* {} RECENT\r\n", view.recent_count());
             session.output().extend_from_slice(recent.as_bytes());
-            if let Some(i) = view.entries().iter().position(|e| !e.flags.seen()) {
+            if let Some(i) = view.first_unseen() {
                 session.output().extend_from_slice(
                     format!("* OK [UNSEEN {}] First unseen\r\n", i + 1).as_bytes(),
                 );
@@ -326,7 +326,7 @@ impl Driver<'_> {
         }
         for c in &changes.changed {
             if let Some(i) = sel.view.index_of(c.uid) {
-                write_flags_fetch(out, i + 1, sel.view.entry(i), true, true);
+                write_flags_fetch(out, i + 1, &sel.view.entry(i), true, true);
             }
         }
         Ok(())
@@ -344,7 +344,7 @@ impl Driver<'_> {
             sel.view
                 .resolve(&set, true)
                 .into_iter()
-                .map(|i| sel.view.entry(i).uid)
+                .map(|i| sel.view.uid(i))
                 .collect::<Vec<_>>()
         });
         let folder = sel.folder_id;
@@ -378,7 +378,7 @@ impl Driver<'_> {
         let sel = self.selected.as_ref()?;
         let mut indexes = sel.view.resolve(&f.set, f.uid);
         if let Some(since) = f.changed_since {
-            indexes.retain(|&i| sel.view.entry(i).modseq > since);
+            indexes.retain(|&i| sel.view.modseq(i) > since);
             if f.vanished {
                 let folder = sel.folder_id;
                 let largest = sel.view.largest_uid();
@@ -403,7 +403,7 @@ impl Driver<'_> {
             }
         }
         let sel = self.selected.as_ref()?;
-        let uids = indexes.iter().map(|&i| sel.view.entry(i).uid).collect();
+        let uids = indexes.iter().map(|&i| sel.view.uid(i)).collect();
         let job = FetchJob {
             uid: f.uid,
             uids,
@@ -522,7 +522,7 @@ impl Driver<'_> {
             let e = sel.view.entry(i);
             let mut msg = fetch::Message {
                 seq: i as u32 + 1,
-                entry: e,
+                entry: &e,
                 internal_date: 0,
                 size: 0,
                 content: None,
@@ -726,7 +726,7 @@ impl Driver<'_> {
             return bad("Invalid message sequence number");
         }
         let indexes = sel.view.resolve(&st.set, st.uid);
-        let uids: Vec<u32> = indexes.iter().map(|&i| sel.view.entry(i).uid).collect();
+        let uids: Vec<u32> = indexes.iter().map(|&i| sel.view.uid(i)).collect();
         let folder = sel.folder_id;
         let mode = match st.mode {
             StoreMode::Replace => FlagMode::Replace,
@@ -765,7 +765,7 @@ impl Driver<'_> {
             if failed || (st.silent && !(changed && unchanged_since.is_some())) {
                 continue;
             }
-            write_flags_fetch(out, i + 1, e, condstore, st.uid);
+            write_flags_fetch(out, i + 1, &e, condstore, st.uid);
         }
         if outcome.modified.is_empty() {
             ok("STORE completed")
@@ -818,7 +818,7 @@ impl Driver<'_> {
         let folder = sel.folder_id;
         let mut hits: Vec<usize> = Vec::new();
         if needs_meta {
-            let uids: Vec<u32> = sel.view.entries().iter().map(|e| e.uid).collect();
+            let uids: Vec<u32> = sel.view.uids().to_vec();
             for chunk in uids.chunks(if headers_only { 2048 } else { 256 }) {
                 let wanted = chunk.to_vec();
                 let read = reads::read(&shared.store, move |st| {
@@ -867,7 +867,7 @@ impl Driver<'_> {
                     };
                     let c = search::Candidate {
                         seq: i as u32 + 1,
-                        entry: sel.view.entry(i),
+                        entry: &sel.view.entry(i),
                         internal_date: m.internal_date,
                         size: m.size,
                         content: body.as_deref(),
@@ -878,10 +878,10 @@ impl Driver<'_> {
                 }
             }
         } else {
-            for (i, e) in sel.view.entries().iter().enumerate() {
+            for i in 0..sel.view.len() {
                 let c = search::Candidate {
                     seq: i as u32 + 1,
-                    entry: e,
+                    entry: &sel.view.entry(i),
                     internal_date: 0,
                     size: 0,
                     content: None,
@@ -893,13 +893,7 @@ impl Driver<'_> {
         }
         let numbers: Vec<u32> = hits
             .iter()
-            .map(|&i| {
-                if s.uid {
-                    sel.view.entry(i).uid
-                } else {
-                    i as u32 + 1
-                }
-            })
+            .map(|&i| if s.uid { sel.view.uid(i) } else { i as u32 + 1 })
             .collect();
         // RFC 7162 §3.1.5: the highest modseq of the messages returned; with only MIN
         // and/or MAX, of those messages (RFC 4731 §3.2).
@@ -923,7 +917,7 @@ impl Driver<'_> {
         let modseq = search::uses_modseq(&s.keys).then(|| {
             reported
                 .iter()
-                .map(|&i| sel.view.entry(i).modseq)
+                .map(|&i| sel.view.modseq(i))
                 .max()
                 .unwrap_or(0)
         });
@@ -939,7 +933,7 @@ impl Driver<'_> {
             None => search::write_search(session.output(), &numbers, modseq),
             Some(returns) => {
                 if returns.contains(&SearchReturn::Save) {
-                    sel.saved = hits.iter().map(|&i| sel.view.entry(i).uid).collect();
+                    sel.saved = hits.iter().map(|&i| sel.view.uid(i)).collect();
                 }
                 let only_save =
                     !returns.is_empty() && returns.iter().all(|r| *r == SearchReturn::Save);
@@ -978,7 +972,7 @@ impl Driver<'_> {
             .view
             .resolve(set, uid)
             .into_iter()
-            .map(|i| sel.view.entry(i).uid)
+            .map(|i| sel.view.uid(i))
             .collect();
         let src = sel.folder_id;
         let dst = match reads::read(&shared.store, move |s| s.folder(user, &name)).await {
