@@ -8,7 +8,9 @@
 # Environment: ROUNDS (3), SCALE (1: multiplies every message count), TIME_LIMIT (15 s,
 # per load), TARGETS ("golub postfix opensmtpd sink"), IDLE_CONNS (10000), BENCH_DIR,
 # ONLY (regex of SMTP plan names to run), POP3 (1; 0 skips the POP3 plans), POP3_MESSAGES
-# (10000 per maildrop), POP3_ROUNDS (2 per session and load), RELAY_SINK_PORT (12529).
+# (10000 per maildrop), POP3_ROUNDS (2 per session and load), RELAY_SINK_PORT (12529),
+# IMAP (0; 1 appends the IMAP plans of bench/imap.sh against Dovecot, which starts both
+# servers itself), IMAP_PLANS ("mix big idle").
 #
 # The relay plans (gen "relay") send to user@relay.test, which Golub and Postfix relay to
 # a second smtp-sink (bench/peers.sh); they run against golub and postfix only and count
@@ -33,6 +35,8 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 GOLUB_POP3_PORT=${GOLUB_POP3_PORT:-12110}
 DOVECOT_PORT=${DOVECOT_PORT:-12111}
 POP3=${POP3:-1}                      # 0: no POP3 plans
+IMAP=${IMAP:-0}                      # 1: also bench/imap.sh's plans
+IMAP_PLANS=${IMAP_PLANS:-mix big idle}
 POP3_MESSAGES=${POP3_MESSAGES:-10000} # per maildrop (times SCALE)
 POP3_ROUNDS=${POP3_ROUNDS:-2}        # rounds per POP3 session in one load
 ONLY=${ONLY:-}                       # a regex: run only the SMTP plans whose name matches
@@ -453,4 +457,9 @@ if [[ $POP3 == 1 ]]; then
     echo "$POP3_TABLE"
     echo
     echo "Raw rows (round plan target msgs/s MB/s messages rounds_done errors p50_ms p99_ms wall_s): $POP3_RAW"
+fi
+if [[ $IMAP == 1 ]]; then
+    echo
+    # shellcheck disable=SC2086
+    "$HERE/imap.sh" $IMAP_PLANS | sed 's/^# /## IMAP: /'
 fi
