@@ -14,6 +14,12 @@
 //!   empty line. `{*}` in the expected text matches any run of octets (possibly none):
 //!   it is kept for values that vary from run to run (the INTERNALDATE and size of mail
 //!   that came in by SMTP, whose `Received:` header carries the time).
+//! - `{$name}` in an `S:` line matches a run of digits: the first time, any, and binds
+//!   `name` to it for the rest of the transcript; after that, only that value. In `C:`
+//!   and `C-` lines it stands for the bound value. It is for UIDVALIDITY, which comes
+//!   from the clock: `S: * OK [UIDVALIDITY {$inbox}] UIDs valid` binds it, then
+//!   `[APPENDUID {$inbox} 4]` checks it and `C: a9 SELECT INBOX (QRESYNC ({$inbox} 3))`
+//!   sends it.
 //! - Server literals: when a server line ends in `{n}` (or `~{n}`, RFC 3516), the runner
 //!   reads exactly n octets as the literal, whatever they hold, and then the rest of the
 //!   response up to its CRLF. The transcript shows all of it split at CRLF, as the server
@@ -41,7 +47,7 @@
 //! time. The test user is alice@example.org with password `pw`.
 
 use golub_testkit::{ImapClient, TestServer};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -193,17 +199,79 @@ fn unescape(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Whether `got` matches `want`, where `{*}` in `want` matches any run of octets.
-fn matches(want: &[u8], got: &[u8]) -> bool {
-    const STAR: &[u8] = b"{*}";
-    let Some(i) = find(want, STAR) else {
-        return want == got;
+/// Values bound by `{$name}` in `S:` lines.
+type Vars = HashMap<String, Vec<u8>>;
+
+/// Whether `got` matches `want`, where `{*}` in `want` matches any run of octets and
+/// `{$name}` a run of digits: the value bound to `name`, or any, which is then bound.
+/// `vars` changes only on a match.
+fn matches(want: &[u8], got: &[u8], vars: &mut Vars) -> bool {
+    let star = find(want, b"{*}");
+    let var = find(want, b"{$");
+    let (i, is_star) = match (star, var) {
+        (None, None) => return want == got,
+        (Some(s), Some(v)) if v < s => (v, false),
+        (Some(s), _) => (s, true),
+        (None, Some(v)) => (v, false),
     };
-    let (head, tail) = (&want[..i], &want[i + STAR.len()..]);
-    let Some(rest) = got.strip_prefix(head) else {
+    let Some(rest) = got.strip_prefix(&want[..i]) else {
         return false;
     };
-    (0..=rest.len()).any(|skip| matches(tail, &rest[skip..]))
+    if is_star {
+        let tail = &want[i + 3..];
+        return (0..=rest.len()).any(|skip| try_match(tail, &rest[skip..], vars));
+    }
+    let Some(len) = want[i..].iter().position(|&b| b == b'}') else {
+        return false;
+    };
+    let name = String::from_utf8_lossy(&want[i + 2..i + len]).into_owned();
+    let tail = &want[i + len + 1..];
+    if let Some(value) = vars.get(&name) {
+        return match rest.strip_prefix(value.as_slice()) {
+            Some(after) => matches(tail, after, vars),
+            None => false,
+        };
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (1..=digits).rev().any(|n| {
+        let mut bound = vars.clone();
+        bound.insert(name.clone(), rest[..n].to_vec());
+        try_match(tail, &rest[n..], &mut bound) && {
+            *vars = bound;
+            true
+        }
+    })
+}
+
+/// [`matches`] on a copy of `vars`, kept only on a match.
+fn try_match(want: &[u8], got: &[u8], vars: &mut Vars) -> bool {
+    let mut copy = vars.clone();
+    let ok = matches(want, got, &mut copy);
+    if ok {
+        *vars = copy;
+    }
+    ok
+}
+
+/// Client octets with each `{$name}` replaced by its bound value.
+fn substitute(data: &[u8], vars: &Vars) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(i) = find(rest, b"{$") {
+        out.extend_from_slice(&rest[..i]);
+        let len = rest[i..]
+            .iter()
+            .position(|&b| b == b'}')
+            .ok_or("unterminated {$")?;
+        let name = String::from_utf8_lossy(&rest[i + 2..i + len]);
+        let value = vars
+            .get(&*name)
+            .ok_or_else(|| format!("{{${name}}} is not bound yet"))?;
+        out.extend_from_slice(value);
+        rest = &rest[i + len + 1..];
+    }
+    out.extend_from_slice(rest);
+    Ok(out)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -357,6 +425,7 @@ async fn run(text: &str) -> Result<usize, (usize, String)> {
         buf: Vec::new(),
         lines: VecDeque::new(),
     };
+    let mut vars = Vars::new();
     let mut used = 0;
     let mut checked = 0;
     let mut closed = false;
@@ -370,10 +439,13 @@ async fn run(text: &str) -> Result<usize, (usize, String)> {
             return Err((n, "a line after `! closed`".into()));
         }
         let step = match parsed {
-            Line::Client(data) => send(&mut conn, &data).await,
+            Line::Client(data) => match substitute(&data, &vars) {
+                Ok(data) => send(&mut conn, &data).await,
+                Err(e) => Err(e),
+            },
             Line::Server(want) => {
                 checked += 1;
-                expect(&mut conn, &want).await
+                expect(&mut conn, &want, &mut vars).await
             }
             Line::Directive("closed", _) => {
                 closed = true;
@@ -406,9 +478,9 @@ async fn send(conn: &mut Connection, data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("write: {e}"))
 }
 
-async fn expect(conn: &mut Connection, want: &[u8]) -> Result<(), String> {
+async fn expect(conn: &mut Connection, want: &[u8], vars: &mut Vars) -> Result<(), String> {
     match conn.next_line().await? {
-        Some(got) if matches(want, &got) => Ok(()),
+        Some(got) if matches(want, &got, vars) => Ok(()),
         Some(got) => Err(format!(
             "expected: {}\n    received: {}",
             show(want),
@@ -473,12 +545,39 @@ async fn append(t: &TestServer, arg: &str, used: &mut usize) -> Result<(), Strin
 
 #[test]
 fn wildcards_and_literal_lengths() {
-    assert!(matches(b"a {*} c", b"a b c"));
-    assert!(matches(b"a {*} c", b"a  c"));
-    assert!(matches(b"{*}", b""));
-    assert!(matches(b"x{*}y{*}z", b"xayyybz"));
-    assert!(!matches(b"a {*} c", b"a b d"));
-    assert!(!matches(b"abc", b"abcd"));
+    let mut v = Vars::new();
+    assert!(matches(b"a {*} c", b"a b c", &mut v));
+    assert!(matches(b"a {*} c", b"a  c", &mut v));
+    assert!(matches(b"{*}", b"", &mut v));
+    assert!(matches(b"x{*}y{*}z", b"xayyybz", &mut v));
+    assert!(!matches(b"a {*} c", b"a b d", &mut v));
+    assert!(!matches(b"abc", b"abcd", &mut v));
+    assert!(v.is_empty());
+    assert!(!matches(b"[UIDVALIDITY {$uv}]", b"[UIDVALIDITY x]", &mut v));
+    assert!(v.is_empty());
+    assert!(matches(
+        b"[UIDVALIDITY {$uv}]",
+        b"[UIDVALIDITY 1234]",
+        &mut v
+    ));
+    assert_eq!(v["uv"], b"1234");
+    assert!(matches(
+        b"[COPYUID {$uv} {*}]",
+        b"[COPYUID 1234 1 2]",
+        &mut v
+    ));
+    assert!(!matches(
+        b"[COPYUID {$uv} {*}]",
+        b"[COPYUID 1235 1 2]",
+        &mut v
+    ));
+    assert!(matches(b"{$a}{$b}x", b"12x", &mut v));
+    assert_eq!((&v["a"][..], &v["b"][..]), (&b"1"[..], &b"2"[..]));
+    assert_eq!(
+        substitute(b"SELECT INBOX (QRESYNC ({$uv} 3))", &v),
+        Ok(b"SELECT INBOX (QRESYNC (1234 3))".to_vec())
+    );
+    assert!(substitute(b"{$nope}", &v).is_err());
     assert_eq!(literal_len(b"* 1 FETCH (BODY[] {12}"), Some(12));
     assert_eq!(literal_len(b"* 1 FETCH (BINARY[2] ~{4}"), Some(4));
     assert_eq!(literal_len(b"a {x}"), None);
