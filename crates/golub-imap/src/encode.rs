@@ -30,6 +30,13 @@ pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// Appends `s` as a literal8 `~{n}\r\n...` (RFC 3516 §4.2): the form for content that
+/// holds NUL, which a plain literal may not.
+pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'~');
+    literal(out, s);
+}
+
 /// Appends the `{n}\r\n` that announces a literal of `n` octets.
 pub fn literal_header(out: &mut Vec<u8>, n: u64) {
     out.push(b'{');

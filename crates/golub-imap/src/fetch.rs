@@ -175,7 +175,7 @@ pub fn write(
                 write_section(out, section);
                 out.push(b']');
                 match mime::section(content, section) {
-                    Some(data) => write_partial(out, &data, *partial),
+                    Some(data) => write_partial(out, &data, *partial, false),
                     None => {
                         if let Some(p) = partial {
                             origin(out, p);
@@ -197,7 +197,7 @@ pub fn write(
                 write_part(out, part);
                 out.push(b']');
                 match data {
-                    Some(d) => write_partial(out, &d, *partial),
+                    Some(d) => write_partial(out, &d, *partial, true),
                     None => out.extend_from_slice(b" NIL"),
                 }
             }
@@ -246,20 +246,23 @@ fn origin(out: &mut Vec<u8>, p: &Partial) {
     out.push(b'>');
 }
 
-/// ` data` or `<origin> data` with the partial range of `data`.
-fn write_partial(out: &mut Vec<u8>, data: &[u8], partial: Option<Partial>) {
-    match partial {
-        None => {
-            out.push(b' ');
-            encode::literal(out, data);
-        }
+/// ` data` or `<origin> data` with the partial range of `data`; for BINARY (`binary`),
+/// a literal8 when the octets hold NUL.
+fn write_partial(out: &mut Vec<u8>, data: &[u8], partial: Option<Partial>, binary: bool) {
+    let data = match partial {
+        None => data,
         Some(p) => {
             origin(out, &p);
-            out.push(b' ');
             let from = (p.offset as usize).min(data.len());
             let to = from.saturating_add(p.length as usize).min(data.len());
-            encode::literal(out, &data[from..to]);
+            &data[from..to]
         }
+    };
+    out.push(b' ');
+    if binary && data.contains(&0) {
+        encode::literal8(out, data);
+    } else {
+        encode::literal(out, data);
     }
 }
 

@@ -365,7 +365,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A flag: `\Name` (system flags in canonical case) or a keyword atom. `\*` only when
+    /// A flag: `\Name` (one of the system flags, in canonical case) or a keyword atom. `\*` only when
     /// `star`; `\Recent` only when `recent`.
     pub(super) fn flag(&mut self, star: bool, recent: bool) -> R<String> {
         if self.eat(b'\\') {
@@ -383,7 +383,12 @@ impl<'a> Reader<'a> {
             return match canonical {
                 Some("Recent") if !recent => Err("\\Recent cannot be set".into()),
                 Some(c) => Ok(format!("\\{c}")),
-                None => Ok(format!("\\{}", String::from_utf8_lossy(name))),
+                // flag-extension is reserved for future standards (RFC 9051 §2.3.2): no
+                // client may set one, as Dovecot also answers.
+                None => Err(format!(
+                    "\\{} is not a system flag",
+                    String::from_utf8_lossy(name)
+                )),
             };
         }
         let a = self.atom().map_err(|_| self.unexpected("a flag"))?;

@@ -974,9 +974,13 @@ fn store_forms() {
     assert_eq!(x.flags, strings(&["\\Seen", "$Junk"]));
     let x = s("a STORE 1 FLAGS ()");
     assert_eq!((x.mode, x.flags), (StoreMode::Replace, vec![]));
-    let x = s("a STORE 1 (UNCHANGEDSINCE 0) FLAGS (\\X-Custom)");
+    let x = s("a STORE 1 (UNCHANGEDSINCE 0) FLAGS (\\draft)");
     assert_eq!(x.unchanged_since, Some(0));
-    assert_eq!(x.flags, strings(&["\\X-Custom"]));
+    assert_eq!(x.flags, strings(&["\\Draft"]));
+    assert_eq!(
+        err("a STORE 1 FLAGS (\\X-Custom)").message,
+        "STORE: \\X-Custom is not a system flag"
+    );
     assert_eq!(
         err("a STORE 1 FLAGS (\\*)").message,
         "STORE: \\* is not a flag"

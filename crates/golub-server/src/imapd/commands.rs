@@ -930,6 +930,11 @@ impl Driver<'_> {
         }
         let tag = session.current_tag().unwrap_or("*").to_string();
         match &s.returns {
+            // RFC 9051 §7.3.4: IMAP4rev2 has no SEARCH response; without RETURN, ESEARCH
+            // answers with ALL.
+            None if session.enabled().imap4rev2 => {
+                search::write_esearch(session.output(), &tag, s.uid, &[], &numbers, modseq)
+            }
             None => search::write_search(session.output(), &numbers, modseq),
             Some(returns) => {
                 if returns.contains(&SearchReturn::Save) {

@@ -279,6 +279,33 @@ impl Driver<'_> {
                 statuses.push((f.clone(), out.len()));
             }
         }
+        // RFC 9051 §6.3.9: when `%` ends a pattern, a level of hierarchy it matches is
+        // listed even where no folder of that name exists (one was deleted, or a child
+        // was created alone), so that a client walking the tree finds what is below.
+        if !subscribed_only && !special_only {
+            let mut levels: Vec<&str> = Vec::new();
+            for f in &folders {
+                let mut at = 0;
+                while let Some(i) = f.name[at..].find(DELIMITER) {
+                    let level = &f.name[..at + i];
+                    at += i + 1;
+                    if !level.is_empty()
+                        && !levels.contains(&level)
+                        && !folders.iter().any(|g| g.name == level)
+                        && patterns
+                            .iter()
+                            .any(|p| p.ends_with('%') && matches(p, level))
+                    {
+                        levels.push(level);
+                    }
+                }
+            }
+            for level in levels {
+                out.extend_from_slice(b"* LIST (\\Noselect \\HasChildren) \"/\" ");
+                encode::astring(&mut out, mailbox_name::encode(level, utf8).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
         if statuses.is_empty() {
             session.output().extend_from_slice(&out);
             return ok("LIST completed");
